@@ -1,0 +1,87 @@
+"""Shared fixtures: the real clips of ../shared/data and generated videos."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from actionrec.data.synthetic import SynthSpec, generate, write_video
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("ACTIONREC_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+# The clips of ../shared/data/SOURCES.md with their true frame counts.
+SHARED_CLIPS = {
+    "mmaction2/demo_demo.mp4": 280,
+    "paddlevideo/data_example.avi": 131,
+    "decord/flipping_a_pancake.mkv": 310,
+    "mmaction2/tests_data_test.mp4": 300,
+    "mmaction2/tests_data_rawvideo_dataset_part_0.mp4": 32,
+    "mmaction2/tests_data_test.avi": 164,
+    "mmaction2/demo_demo_skeleton.mp4": 72,
+}
+
+INDEX_BITS = 8  # frames that encode their own index: up to 256 frames
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not (SHARED / "SOURCES.md").is_file():
+        pytest.fail(f"real test data not found at {SHARED}: clone the repo next to shared/ "
+                    "or set ACTIONREC_SHARED_DATA")
+    return SHARED
+
+
+def index_frames(n: int, size: int = 64) -> np.ndarray:
+    """``n`` frames whose index is written as 8 big black/white blocks (robust to compression)."""
+    frames = np.full((n, size, size, 3), 128, np.uint8)
+    block = size // 4
+    for i in range(n):
+        for b in range(INDEX_BITS):
+            y, x = divmod(b, 4)
+            frames[i, y * block : (y + 1) * block, x * block : (x + 1) * block] = 255 * ((i >> b) & 1)
+    return frames
+
+
+def decode_index(frame: np.ndarray) -> int:
+    block = frame.shape[0] // 4
+    value = 0
+    for b in range(INDEX_BITS):
+        y, x = divmod(b, 4)
+        cell = frame[y * block + 2 : (y + 1) * block - 2, x * block + 2 : (x + 1) * block - 2]
+        value |= int(cell.mean() > 128) << b
+    return value
+
+
+# name -> (file suffix, codec, encoder options): h264 with short GOPs and B-frames (seekable),
+# mkv (no frame count in the container), XviD-style mpeg4 in AVI with B-frames (not seekable).
+INDEX_VIDEO_KINDS = {
+    "mp4-h264": (".mp4", "libx264", {"g": "10", "bf": "2", "crf": "10"}),
+    "mkv-h264": (".mkv", "libx264", {"g": "12", "bf": "3", "crf": "10"}),
+    "avi-mpeg4": (".avi", "mpeg4", {"g": "15", "bf": "2", "qscale": "2"}),
+}
+
+
+@pytest.fixture(scope="session")
+def index_videos(tmp_path_factory) -> dict[str, tuple[Path, int]]:
+    """Videos of 150 frames whose frame i shows the number i."""
+    out = tmp_path_factory.mktemp("index_videos")
+    n = 150
+    frames = index_frames(n)
+    videos = {}
+    for name, (suffix, codec, options) in INDEX_VIDEO_KINDS.items():
+        path = out / f"index{suffix}"
+        write_video(path, frames, codec=codec, options=options)
+        videos[name] = (path, n)
+    return videos
+
+
+@pytest.fixture(scope="session")
+def synth_small(tmp_path_factory) -> Path:
+    """A small synthetic dataset (40 videos of 16 frames at 32x32)."""
+    out = tmp_path_factory.mktemp("synth_small")
+    generate(out, SynthSpec(videos=40, frames=16, size=32, seed=3), workers=1)
+    return out
