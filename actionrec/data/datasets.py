@@ -71,7 +71,7 @@ def parse_list(path: str | os.PathLike, *, kind: str = "video",
                 continue
             fields = line.rsplit(None, 1 if kind == "video" else 2)
 
-            def bad(why: str) -> ListFormatError:
+            def bad(why: str, lineno=lineno, line=line) -> ListFormatError:
                 return ListFormatError(f"{path}:{lineno}: {why}: {line!r}; expected '{expected}'")
 
             if len(fields) != (2 if kind == "video" else 3):

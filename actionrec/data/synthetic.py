@@ -41,9 +41,10 @@ CLASSES = tuple(name for pair in PAIRS for name in pair)
 
 def write_video(path: str | os.PathLike, frames: np.ndarray, *, fps: int = 25,
                 codec: str = "libx264", options: dict[str, str] | None = None,
-                pix_fmt: str = "yuv420p") -> None:
-    """Encode uint8 RGB frames ``(F, H, W, 3)`` into a video file with PyAV."""
-    with av.open(str(path), "w") as container:
+                pix_fmt: str = "yuv420p", container_options: dict[str, str] | None = None) -> None:
+    """Encode uint8 RGB frames ``(F, H, W, 3)`` into a video file with PyAV; ``options`` go to
+    the encoder, ``container_options`` to the muxer (e.g. ``{"movflags": "faststart"}``)."""
+    with av.open(str(path), "w", options=dict(container_options or {})) as container:
         stream = container.add_stream(codec, rate=Fraction(fps))
         stream.height, stream.width = frames.shape[1:3]
         stream.pix_fmt = pix_fmt

@@ -10,9 +10,9 @@ from actionrec.data.transforms import (
     Normalize,
     ResizeShortSide,
     ThreeCrop,
+    eval_transforms,
     from_frames,
     mirror_label_swap,
-    eval_transforms,
     train_transforms,
 )
 
