@@ -6,8 +6,8 @@ lines skipped; labels are 0-based class indices:
 - videos:     ``<path> <label>``
 - raw frames: ``<dir> <num_frames> <label>``
 
-Paths are relative to a root folder. A label map file holds one class name per line (line ``i``
-is class ``i``).
+Paths are relative to a root folder (``root=None``: used as given). A label map file holds one
+class name per line (line ``i`` is class ``i``).
 """
 
 from __future__ import annotations
@@ -110,18 +110,19 @@ class ClipDataset(Dataset):
     same whatever the number of workers or the order in which they run.
     """
 
-    def __init__(self, entries: Sequence[ListEntry], root: str | os.PathLike,
+    def __init__(self, entries: Sequence[ListEntry], root: str | os.PathLike | None,
                  sampler: FrameSampler, transform: Callable, *, train: bool,
                  kind: str = "video", seed: int = 0, on_error: str = "replace",
                  frame_template: str = "img_{:05d}.jpg", decode_short_side: int | None = None,
                  max_retries: int = 10, decoder_threads: int = 1):
-        if not os.path.isdir(root):
+        if root is not None and not os.path.isdir(root):
             raise FileNotFoundError(f"{root}: data root not found")
         if on_error not in ("replace", "skip", "raise"):
             raise ValueError(f"on_error must be replace, skip or raise, got {on_error!r}")
         if not entries:
             raise ValueError("dataset has no entries")
-        self.entries, self.root, self.sampler, self.transform = list(entries), str(root), sampler, transform
+        self.entries, self.sampler, self.transform = list(entries), sampler, transform
+        self.root = None if root is None else str(root)
         self.train, self.kind, self.seed, self.on_error = train, kind, seed, on_error
         self.frame_template, self.decode_short_side = frame_template, decode_short_side
         self.max_retries, self.decoder_threads = max_retries, decoder_threads
@@ -135,7 +136,8 @@ class ClipDataset(Dataset):
         return [e.label for e in self.entries]
 
     def path_of(self, index: int) -> str:
-        return os.path.join(self.root, self.entries[index].path)
+        path = self.entries[index].path
+        return path if self.root is None else os.path.join(self.root, path)
 
     def _open(self, index: int):
         entry = self.entries[index]
@@ -220,8 +222,11 @@ def make_loader(dataset: ClipDataset, *, batch_size: int, shuffle: bool, num_wor
     """DataLoader over an EpochSampler; call ``loader.sampler.set_epoch(e)`` every epoch."""
     sampler = EpochSampler(len(dataset), shuffle=shuffle, seed=seed, num_replicas=num_replicas,
                            rank=rank)
+    # its own generator: creating the iterator must not consume the global torch RNG, or a resumed
+    # run would draw different dropout masks than an uninterrupted one
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
                       collate_fn=collate, drop_last=drop_last,
+                      generator=torch.Generator().manual_seed(seed),
                       persistent_workers=num_workers > 0,
                       prefetch_factor=4 if num_workers > 0 else None)
 

@@ -56,11 +56,19 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, *, fps: int = 25,
 
 # -- rendering -------------------------------------------------------------------------------------
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
-    """Smooth random colour field plus fine grain, float (S, S, 3) in [0, 1]."""
+    """Smooth random low-contrast colour field plus fine grain, float (S, S, 3) in [0, 1]."""
     coarse = (rng.random((4, 4, 3)) * 255).astype(np.uint8)
     smooth = np.asarray(Image.fromarray(coarse).resize((size, size), Image.BICUBIC)) / 255.0
-    grain = rng.normal(0.0, 0.05, (size, size, 1))
-    return np.clip(0.25 + 0.5 * smooth + grain, 0.0, 1.0)
+    grain = rng.normal(0.0, 0.03, (size, size, 1))
+    return np.clip(0.35 + 0.3 * smooth + grain, 0.0, 1.0)
+
+
+def _vivid(rng: np.random.Generator) -> np.ndarray:
+    """A saturated colour (one channel high, one low), so objects stand out from the background."""
+    colour = rng.uniform(0.0, 1.0, 3)
+    hi, lo = rng.permutation(3)[:2]
+    colour[hi], colour[lo] = rng.uniform(0.85, 1.0), rng.uniform(0.0, 0.15)
+    return colour
 
 
 def _soft(dist: np.ndarray) -> np.ndarray:
@@ -85,12 +93,12 @@ class _Scene:
         self.size = s
         self.yy, self.xx = np.mgrid[0:s, 0:s].astype(np.float64) + 0.5
         self.background = _background(rng, s)
-        self.colour = rng.random(3) * 0.8 + 0.1
-        self.colour2 = rng.random(3) * 0.8 + 0.1
+        self.colour = _vivid(rng)
+        self.colour2 = _vivid(rng)
         self.square = bool(rng.random() < 0.5)
         self.cx, self.cy = rng.uniform(0.3, 0.7, 2) * s
-        self.radius = rng.uniform(0.10, 0.16) * s
-        self.bar = (rng.uniform(0.25, 0.35) * s, rng.uniform(0.05, 0.08) * s)
+        self.radius = rng.uniform(0.12, 0.18) * s
+        self.bar = (rng.uniform(0.28, 0.38) * s, rng.uniform(0.06, 0.09) * s)
         self.axis = rng.uniform(0.0, np.pi)
 
     def mask(self, pair: int, phi: float) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -144,7 +152,7 @@ def render_video(label: int, rng: np.random.Generator, *, frames: int, size: int
 # -- dataset ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SynthSpec:
-    videos: int = 400
+    videos: int = 600
     frames: int = 32
     size: int = 64
     seed: int = 0

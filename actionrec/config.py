@@ -1,0 +1,218 @@
+"""Experiment configs: YAML files validated into dataclasses.
+
+A config has four sections (``model``, ``data``, ``train``, ``test``) and ``work_dir``. A file may
+start from another with ``_base_: relative/path.yaml`` (merged key by key). Overrides use dotted
+keys, ``--set train.lr=0.01 data.size=112``, values parsed as YAML. An unknown or mistyped key, or a
+value of the wrong type, is an error naming the file, the key and the valid keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .errors import ActionrecError
+
+
+class ConfigError(ActionrecError):
+    pass
+
+
+@dataclass
+class ModelConfig:
+    name: str = "tsn"
+    backbone: str = "resnet50"
+    num_frames: int = 8
+    pretrained: str | None = None  # ImageNet (torchvision keys) or actionrec checkpoint file
+    dropout: float = 0.5
+    partial_bn: bool = False
+    frozen_stages: int = 0
+    options: dict = field(default_factory=dict)  # model-specific options (see `actionrec models`)
+
+
+@dataclass
+class DataConfig:
+    root: str = ""
+    train_list: str = ""
+    val_list: str = ""
+    test_list: str = ""  # defaults to val_list
+    label_map: str = ""
+    kind: str = "video"  # video | rawframes
+    frame_template: str = "img_{:05d}.jpg"
+    sampler: str = "segment"  # segment (TSN) | snippet (StNet) | dense (3D nets)
+    snippet_len: int = 5  # snippet: frames stacked per super-image
+    stride: int = 1  # dense: frame step (clip length is model.num_frames)
+    size: int = 224
+    short_side: int | None = None  # default size * 8 / 7 (256 for 224)
+    decode_short_side: int | None = None  # resize while decoding (fast for HD videos)
+    scales: list = field(default_factory=lambda: [1.0, 0.875, 0.75, 0.66])
+    flip: bool = True
+    mirror_swap: bool = False  # swap left/right classes when flipping (Something-Something)
+    workers: int = 2
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 50
+    batch_size: int = 8
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "step"  # step | cosine
+    lr_steps: list = field(default_factory=lambda: [30, 40])  # epochs, step schedule
+    lr_gamma: float = 0.1
+    min_lr: float = 0.0  # cosine
+    warmup_epochs: float = 0.0
+    clip_grad: float | None = 20.0  # max gradient norm (TSN); null for none
+    accumulate: int = 1  # gradient accumulation steps
+    amp: bool = False  # bf16 autocast on CPU, fp16 AMP (with loss scaling) on CUDA
+    device: str = "auto"  # auto | cpu | cuda
+    channels_last: bool = True
+    seed: int = 0
+    deterministic: bool = False
+    keep_last: int = 2  # checkpoints kept besides the best
+    eval_every: int = 1  # epochs
+    log_every: int = 10  # steps between JSONL/TensorBoard records
+
+
+@dataclass
+class TestConfig:
+    clips: int = 1  # temporal clips per video
+    crops: int = 1  # 1 (centre), 3 or 10
+    batch_size: int = 8
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    test: TestConfig = field(default_factory=TestConfig)
+    work_dir: str = "work_dirs/default"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# keys whose value must be one of a few choices
+CHOICES = {
+    ("data", "kind"): ("video", "rawframes"),
+    ("data", "sampler"): ("segment", "snippet", "dense"),
+    ("train", "schedule"): ("step", "cosine"),
+    ("train", "device"): ("auto", "cpu", "cuda"),
+    ("test", "crops"): (1, 3, 10),
+}
+
+
+def _check_type(value, hint, where: str):
+    """``value`` converted to ``hint`` (int -> float allowed), or ConfigError."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        hint = next(a for a in args if a is not type(None))
+        origin = typing.get_origin(hint)
+    expected = origin or hint
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected is float and isinstance(value, str):  # YAML 1.1 reads 1e-4 as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if expected is bool and not isinstance(value, bool):
+        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+    if expected is int and isinstance(value, bool):
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if not isinstance(value, expected):
+        raise ConfigError(f"{where}: expected {expected.__name__}, got {value!r}")
+    return value
+
+
+def _build(cls, values: dict, source: str, prefix: str = ""):
+    """Dataclass ``cls`` from ``values``; errors read ``<source>: <dotted key>: <problem>``."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{source}: {prefix.rstrip('.') or 'config'}: expected a mapping, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in values.items():
+        where = f"{source}: {prefix}{key}"
+        if key not in hints:
+            valid = ", ".join(prefix + f.name for f in dataclasses.fields(cls))
+            raise ConfigError(f"{where}: unknown key; valid keys: {valid}")
+        if dataclasses.is_dataclass(hints[key]):
+            kwargs[key] = _build(hints[key], value, source, f"{prefix}{key}.")
+        else:
+            kwargs[key] = _check_type(value, hints[key], where)
+    return cls(**kwargs)
+
+
+def _merge(base: dict, update: dict) -> dict:
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "options":
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read_yaml(path: Path, seen: tuple = ()) -> dict:
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    if path.resolve() in seen:
+        raise ConfigError(f"{path}: _base_ cycle")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    base = data.pop("_base_", None)
+    if base is None:
+        return data
+    return _merge(_read_yaml(path.parent / base, (*seen, path.resolve())), data)
+
+
+def parse_overrides(overrides: list[str]) -> dict:
+    """``["train.lr=0.1", "model.options.alpha=0.25"]`` -> nested dict (values parsed as YAML)."""
+    out: dict = {}
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected key=value, e.g. train.lr=0.01")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = text
+        node = out
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return out
+
+
+def load_config(path: str | Path | None, overrides: list[str] = (), *, data: dict | None = None
+                ) -> Config:
+    """Config from a YAML file (or a dict via ``data``) plus ``--set`` style overrides."""
+    values = _read_yaml(Path(path)) if path is not None else dict(data or {})
+    values = _merge(values, parse_overrides(list(overrides)))
+    source = str(path) if path is not None else "config"
+    cfg = _build(Config, values, source)
+    for (section, key), allowed in CHOICES.items():
+        value = getattr(getattr(cfg, section), key)
+        if value not in allowed:
+            raise ConfigError(f"{source}: {section}.{key}: {value!r} is not one of "
+                              + ", ".join(map(str, allowed)))
+    return cfg
+
+
+def dump_config(cfg: Config) -> str:
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)

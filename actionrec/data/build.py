@@ -1,0 +1,80 @@
+"""Datasets and loaders from a config: the one place that turns ``cfg.data`` into batches."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ..config import Config
+from ..errors import ActionrecError
+from .datasets import ClipDataset, ListEntry, make_loader, parse_list, read_label_map
+from .sampling import DenseSampler, SegmentSampler, SnippetSampler
+from .transforms import eval_transforms, mirror_label_swap, train_transforms
+
+
+def resolve(cfg: Config, path: str, what: str) -> str:
+    """A data path as given, or relative to ``data.root`` when it does not exist as given."""
+    if not path:
+        raise ActionrecError(f"data.{what} is not set")
+    if os.path.exists(path) or os.path.isabs(path) or not cfg.data.root:
+        return path
+    return os.path.join(cfg.data.root, path)
+
+
+def class_names(cfg: Config) -> list[str]:
+    return read_label_map(resolve(cfg, cfg.data.label_map, "label_map"))
+
+
+def reversal_pairs(cfg: Config) -> list[tuple[int, int]] | None:
+    """Time-reversal class pairs of the synthetic dataset (``synth.json`` in the data root)."""
+    meta = Path(cfg.data.root or ".") / "synth.json"
+    if not meta.is_file():
+        return None
+    return [tuple(p) for p in json.loads(meta.read_text())["reversal_pairs"]]
+
+
+def build_sampler(cfg: Config, *, train: bool, num_clips: int = 1):
+    t, d = cfg.model.num_frames, cfg.data
+    if d.sampler == "segment":
+        return SegmentSampler(t, num_clips=num_clips)
+    if d.sampler == "snippet":
+        return SnippetSampler(t, d.snippet_len, num_clips=num_clips)
+    return DenseSampler(t, d.stride, num_clips=num_clips)
+
+
+def build_transform(cfg: Config, *, train: bool, crops: int = 1):
+    d = cfg.data
+    if train:
+        swap = mirror_label_swap(class_names(cfg)) if d.mirror_swap else None
+        return train_transforms(d.size, short_side=d.short_side, scales=d.scales, flip=d.flip,
+                                label_swap=swap)
+    return eval_transforms(d.size, short_side=d.short_side, crops=crops)
+
+
+def build_dataset(cfg: Config, split: str, *, entries: list[ListEntry] | None = None,
+                  clips: int = 1, crops: int = 1) -> ClipDataset:
+    """``split``: train (random sampling and augmentation, bad videos replaced), val or test
+    (``clips`` x ``crops`` views, bad videos skipped and reported)."""
+    train = split == "train"
+    if entries is None:
+        list_file = {"train": cfg.data.train_list, "val": cfg.data.val_list,
+                     "test": cfg.data.test_list or cfg.data.val_list}[split]
+        entries = parse_list(resolve(cfg, list_file, f"{split}_list"), kind=cfg.data.kind,
+                             num_classes=len(class_names(cfg)))
+        root = cfg.data.root or None
+    else:
+        root = None
+    return ClipDataset(entries, root, build_sampler(cfg, train=train, num_clips=clips),
+                       build_transform(cfg, train=train, crops=crops), train=train,
+                       kind=cfg.data.kind, seed=cfg.train.seed,
+                       on_error="replace" if train else "skip",
+                       frame_template=cfg.data.frame_template,
+                       decode_short_side=cfg.data.decode_short_side)
+
+
+def build_loader(cfg: Config, dataset: ClipDataset, *, batch_size: int, shuffle: bool,
+                 num_replicas: int = 1, rank: int = 0):
+    return make_loader(dataset, batch_size=batch_size, shuffle=shuffle,
+                       num_workers=cfg.data.workers, seed=cfg.train.seed, drop_last=shuffle,
+                       num_replicas=num_replicas, rank=rank)

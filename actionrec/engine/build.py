@@ -1,0 +1,57 @@
+"""Device and model construction shared by training, testing and prediction."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..config import Config
+from ..errors import ActionrecError
+from ..models.pretrained import load_pretrained, read_weights
+from ..models.registry import build_model
+
+log = logging.getLogger(__name__)
+
+
+def select_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ActionrecError("train.device=cuda but no CUDA device is available")
+    return torch.device(name)
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+
+
+def model_from_config(cfg: Config, num_classes: int) -> nn.Module:
+    m = cfg.model
+    model = build_model(m.name, num_classes=num_classes, num_frames=m.num_frames,
+                        backbone=m.backbone, dropout=m.dropout, partial_bn=m.partial_bn,
+                        frozen_stages=m.frozen_stages, **m.options)
+    if m.pretrained:
+        load_initial_weights(model, m.pretrained)
+    return model
+
+
+def load_initial_weights(model: nn.Module, path: str) -> None:
+    """ImageNet weights (torchvision keys) go into the backbone; an actionrec checkpoint (keys
+    ``backbone.*``) into the whole model. What did not load is reported."""
+    state = read_weights(path)
+    whole = any(k.startswith("backbone.") for k in state)
+    report = load_pretrained(model if whole else model.backbone, state)
+    log.info("pretrained %s -> %s: %s", path, "model" if whole else "backbone", report.summary())
+    if not report.loaded and not report.adapted:
+        raise ActionrecError(f"{path}: no tensor of it fits the model; {report.summary()}")

@@ -1,0 +1,162 @@
+"""Evaluation: multi-view scoring and the field's metrics and reports.
+
+A test sample is ``(V, T, C, H, W)``: V = temporal clips x spatial crops. Each view is classified,
+softmax scores are averaged over the views (the papers' protocol), and the video's prediction is
+the arg-max of that average.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from ..data.datasets import BadSampleLog
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Scores:
+    scores: np.ndarray  # (N, K) softmax averaged over views
+    labels: np.ndarray  # (N,)
+    indices: np.ndarray  # (N,) entry indices in the list
+    bad: list  # (path, reason) of skipped entries
+
+
+def autocast(device: torch.device, enabled: bool):
+    """bf16 autocast on CPU, fp16 on CUDA."""
+    dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+    return torch.autocast(device.type, dtype=dtype, enabled=enabled)
+
+
+def to_device(clip: torch.Tensor, device: torch.device) -> torch.Tensor:
+    return clip.to(device, non_blocking=True)
+
+
+@torch.no_grad()
+def score_views(model: nn.Module, clip: torch.Tensor, *, amp: bool = False) -> torch.Tensor:
+    """Softmax scores ``(N, K)`` of a batch ``(N, V, T, C, H, W)``, averaged over the V views."""
+    n, v = clip.shape[:2]
+    with autocast(clip.device, amp):
+        logits = model(clip.flatten(0, 1))
+    return logits.float().softmax(-1).unflatten(0, (n, v)).mean(1)
+
+
+@torch.no_grad()
+def collect_scores(model: nn.Module, loader, device: torch.device, *, amp: bool = False,
+                   desc: str = "eval") -> Scores:
+    model.eval()
+    scores, labels, indices, bad = [], [], [], []
+    bad_log = BadSampleLog(log)
+    for batch in tqdm(loader, desc=desc, leave=False, disable=None):
+        bad_log.update(batch["bad"])
+        bad += batch["bad"]
+        if batch["clip"] is None:
+            continue
+        scores.append(score_views(model, to_device(batch["clip"], device), amp=amp).cpu())
+        labels.append(batch["label"])
+        indices.append(batch["index"])
+    if not scores:
+        raise RuntimeError("no readable sample to evaluate")
+    return Scores(torch.cat(scores).double().numpy(), torch.cat(labels).numpy(),
+                  torch.cat(indices).numpy(), bad)
+
+
+def compute_metrics(scores: np.ndarray, labels: np.ndarray, class_names: list[str],
+                    pairs: list[tuple[int, int]] | None = None) -> dict:
+    """top-1, top-5, mean class accuracy, per-class accuracy and the confusion matrix.
+
+    With ``pairs`` (time-reversal class pairs of the synthetic set): ``pair_accuracy``, the share
+    of videos of a paired class scored above their reversed twin, and ``pair_identity_accuracy``,
+    the share whose arg-max falls in the right pair.
+    """
+    k = len(class_names)
+    pred = scores.argmax(1)
+    top5 = np.argsort(-scores, axis=1)[:, : min(5, k)]
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (labels, pred), 1)
+    support = confusion.sum(1)
+    per_class = np.divide(np.diag(confusion), support, out=np.full(k, np.nan), where=support > 0)
+    metrics = {
+        "num_videos": int(len(labels)),
+        "top1": float((pred == labels).mean()),
+        "top5": float((top5 == labels[:, None]).any(1).mean()),
+        "mean_class_accuracy": float(np.nanmean(per_class)),
+        "per_class": {name: (None if np.isnan(a) else float(a))
+                      for name, a in zip(class_names, per_class, strict=True)},
+        "confusion": confusion.tolist(),
+    }
+    if pairs:
+        twin = {a: b for a, b in pairs} | {b: a for a, b in pairs}
+        pair_of = {c: frozenset((c, twin[c])) for c in twin}
+        paired = np.array([lbl in twin for lbl in labels])
+        if paired.any():
+            lab = labels[paired]
+            s = scores[paired]
+            other = np.array([twin[int(c)] for c in lab])
+            rows = np.arange(len(lab))
+            metrics["pair_accuracy"] = float((s[rows, lab] > s[rows, other]).mean())
+            metrics["pair_identity_accuracy"] = float(np.mean(
+                [int(p) in pair_of[int(c)] for p, c in zip(pred[paired], lab, strict=True)]))
+    return metrics
+
+
+def write_reports(metrics: dict, class_names: list[str], out_dir: str | Path) -> dict[str, Path]:
+    """results.json, confusion.csv and confusion.png in ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"results": out / "results.json", "confusion_csv": out / "confusion.csv",
+             "confusion_png": out / "confusion.png"}
+    paths["results"].write_text(json.dumps(metrics, indent=2) + "\n")
+    with open(paths["confusion_csv"], "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["true \\ predicted", *class_names])
+        for name, row in zip(class_names, metrics["confusion"], strict=True):
+            writer.writerow([name, *row])
+    plot_confusion(np.array(metrics["confusion"]), class_names, paths["confusion_png"])
+    return paths
+
+
+def plot_confusion(confusion: np.ndarray, class_names: list[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k = len(class_names)
+    rows = confusion.sum(1, keepdims=True)
+    norm = np.divide(confusion, rows, out=np.zeros(confusion.shape), where=rows > 0)
+    size = min(4 + 0.35 * k, 40)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    if k <= 60:
+        ax.set_xticks(range(k), class_names, rotation=90, fontsize=8)
+        ax.set_yticks(range(k), class_names, fontsize=8)
+        if k <= 20:
+            for i in range(k):
+                for j in range(k):
+                    if confusion[i, j]:
+                        ax.text(j, i, confusion[i, j], ha="center", va="center", fontsize=7,
+                                color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("confusion (row-normalised)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def format_metrics(metrics: dict) -> str:
+    keys = [("top1", "top-1"), ("top5", "top-5"), ("mean_class_accuracy", "mean class acc"),
+            ("pair_accuracy", "reversal-pair acc"), ("pair_identity_accuracy", "pair identity acc")]
+    lines = [f"{'videos':<20} {metrics['num_videos']}"]
+    lines += [f"{label:<20} {100 * metrics[k]:6.2f} %" for k, label in keys if k in metrics]
+    return "\n".join(lines)

@@ -1,0 +1,81 @@
+"""Testing a checkpoint on a list (``actionrec test``) and predicting video files (``predict``)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from ..config import Config
+from ..data.build import build_dataset, build_loader, class_names, reversal_pairs
+from ..data.datasets import ListEntry
+from ..errors import ActionrecError
+from .build import model_from_config, select_device
+from .checkpoint import load_weights, read_metadata
+from .evaluate import collect_scores, compute_metrics, score_views, write_reports
+
+log = logging.getLogger(__name__)
+
+
+def load_model(cfg: Config, checkpoint: str | Path, num_classes: int):
+    """The config's model with the checkpoint's weights, in eval mode on the config's device."""
+    device = select_device(cfg.train.device)
+    # the checkpoint replaces every weight: skip the config's initial (pretrained) weights
+    model = model_from_config(replace(cfg, model=replace(cfg.model, pretrained=None)), num_classes)
+    load_weights(model, checkpoint)
+    model = model.to(device).eval()
+    if cfg.train.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model, device
+
+
+def evaluate_checkpoint(cfg: Config, checkpoint: str | Path, *, out_dir: str | Path | None = None
+                        ) -> tuple[dict, dict[str, Path]]:
+    """Metrics of ``checkpoint`` on ``data.test_list`` (or ``val_list``) with the ``test`` views;
+    reports (results.json, confusion CSV/PNG) go to ``out_dir`` (default: next to the checkpoint)."""
+    names = class_names(cfg)
+    model, device = load_model(cfg, checkpoint, len(names))
+    dataset = build_dataset(cfg, "test", clips=cfg.test.clips, crops=cfg.test.crops)
+    loader = build_loader(cfg, dataset, batch_size=cfg.test.batch_size, shuffle=False)
+    scores = collect_scores(model, loader, device, amp=cfg.train.amp, desc="test")
+    metrics = compute_metrics(scores.scores, scores.labels, names, reversal_pairs(cfg))
+    metrics["views"] = {"clips": cfg.test.clips, "crops": cfg.test.crops}
+    metrics["skipped"] = [{"path": p, "reason": r} for p, r in scores.bad]
+    metrics["checkpoint"] = str(checkpoint)
+    out = Path(out_dir) if out_dir else Path(checkpoint).parent / f"test_{Path(checkpoint).stem}"
+    return metrics, write_reports(metrics, names, out)
+
+
+@dataclass
+class Prediction:
+    path: str
+    top: list[tuple[str, float]] | None = None  # (class name, probability), best first
+    error: str | None = None
+
+
+def predict_videos(checkpoint: str | Path, videos: list[str], *, topk: int = 5,
+                   cfg: Config | None = None) -> list[Prediction]:
+    """Top-k classes per video with the checkpoint's own config (views from ``cfg.test``).
+    A file that cannot be read gets an ``error`` and the others are still predicted."""
+    stored_cfg, names = read_metadata(checkpoint)
+    cfg = cfg or stored_cfg
+    model, device = load_model(cfg, checkpoint, len(names))
+    if cfg.data.decode_short_side is None:  # let the decoder shrink HD videos
+        cfg.data.decode_short_side = cfg.data.short_side or round(cfg.data.size * 8 / 7)
+    dataset = build_dataset(cfg, "test", entries=[ListEntry(str(v), 0) for v in videos],
+                            clips=cfg.test.clips, crops=cfg.test.crops)
+    results = []
+    for i, path in enumerate(videos):
+        sample = dataset[i]
+        if sample["clip"] is None:
+            results.append(Prediction(str(path), error=sample["bad"][0][1]))
+            continue
+        probs = score_views(model, sample["clip"][None].to(device), amp=cfg.train.amp)[0].cpu()
+        p, idx = probs.topk(min(topk, len(names)))
+        results.append(Prediction(str(path), [(names[j], float(q)) for j, q in
+                                              zip(idx.tolist(), p.tolist(), strict=True)]))
+    if not results:
+        raise ActionrecError("no video given")
+    return results

@@ -1,0 +1,131 @@
+"""Reading weight files safely and loading (or inflating) ImageNet weights into video models.
+
+Weight files are read with ``torch.load(weights_only=True)`` or safetensors: a ``.pth`` whose pickle
+would construct arbitrary objects (and so could run code) is refused before anything runs.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from dataclasses import dataclass, field
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from torch import nn
+
+from ..errors import ActionrecError
+
+
+class CheckpointError(ActionrecError):
+    """A weights/checkpoint file that is missing, unsafe, unreadable or does not fit the model."""
+
+
+def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """A flat ``{name: tensor}`` from ``.safetensors`` or a ``.pth``/``.pt`` (safe unpickler only).
+
+    Wrappers used by common tools are unwrapped: ``{"state_dict": ...}`` / ``{"model": ...}``
+    (MMAction2, timm, TSM) and DDP's ``module.`` prefix.
+    """
+    path = str(path)
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{path}: checkpoint not found")
+    if path.endswith(".safetensors"):
+        try:
+            return load_file(path)
+        except (SafetensorError, OSError) as e:
+            raise CheckpointError(f"{path}: not a readable safetensors file: {e}") from None
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise CheckpointError(f"{path}: refused: the file holds pickled objects other than "
+                              f"tensors, which could run code when loaded ({first})") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a readable PyTorch weights file: {e}") from None
+    for key in ("state_dict", "model", "module"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path}: expected a dict of tensors (a state dict)")
+    if all(k.startswith("module.") for k in obj):
+        obj = {k.removeprefix("module."): v for k, v in obj.items()}
+    return obj
+
+
+def inflate_time(weight: torch.Tensor, time_kernel: int) -> torch.Tensor:
+    """2D conv weight ``(O, I, kh, kw)`` -> 3D ``(O, I, kt, kh, kw)``: repeated over time and divided
+    by ``kt`` (I3D, Carreira and Zisserman 2017), so a static clip gives the 2D response."""
+    return weight.unsqueeze(2).repeat(1, 1, time_kernel, 1, 1) / time_kernel
+
+
+def inflate_channels(weight: torch.Tensor, times: int) -> torch.Tensor:
+    """Conv weight with ``I`` input channels -> ``I * times`` (``times`` stacked frames): repeated
+    and divided by ``times`` (StNet's super-image conv1, initialised the I3D way)."""
+    return weight.repeat(1, times, *([1] * (weight.dim() - 2))) / times
+
+
+def adapt_tensor(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
+    """``source`` reshaped to ``target``'s shape by the rules above, or None if no rule applies."""
+    if source.shape == target.shape:
+        return source
+    if source.dim() == 4 and target.dim() == 5:  # 2D -> 3D conv
+        inflated = inflate_time(source, target.shape[2])
+        return adapt_tensor(inflated, target)
+    same_rest = source.shape[0] == target.shape[0] and source.shape[2:] == target.shape[2:]
+    if source.dim() == target.dim() >= 4 and same_rest and target.shape[1] % source.shape[1] == 0:
+        return inflate_channels(source, target.shape[1] // source.shape[1])
+    return None
+
+
+@dataclass
+class LoadReport:
+    loaded: list[str] = field(default_factory=list)
+    adapted: list[str] = field(default_factory=list)  # inflated to fit
+    missing: list[str] = field(default_factory=list)  # in the model, not in the file
+    unexpected: list[str] = field(default_factory=list)  # in the file, not in the model
+    mismatched: list[str] = field(default_factory=list)  # shapes that no rule could fit
+
+    def summary(self) -> str:
+        def few(keys):
+            return ", ".join(keys[:6]) + (f", ... ({len(keys)} in all)" if len(keys) > 6 else "")
+
+        parts = [f"loaded {len(self.loaded)} tensors"]
+        if self.adapted:
+            parts.append(f"inflated {len(self.adapted)}: {few(self.adapted)}")
+        for name, keys in (("missing (kept at init)", self.missing),
+                           ("unexpected (ignored)", self.unexpected),
+                           ("shape mismatch (skipped)", self.mismatched)):
+            if keys:
+                parts.append(f"{name} {len(keys)}: {few(keys)}")
+        return "; ".join(parts)
+
+
+def load_pretrained(module: nn.Module, weights: str | os.PathLike | dict[str, torch.Tensor]
+                    ) -> LoadReport:
+    """Load every tensor of ``weights`` that fits ``module`` (directly, or inflated over time or
+    stacked frames) and report the rest; a classifier of another size is reported and skipped.
+
+    A module may define ``adapt_pretrained(state_dict) -> state_dict`` to map a 2D ImageNet state
+    dict onto its own layout first (e.g. GST slices the 3x3 conv between its two paths).
+    """
+    source = read_weights(weights) if not isinstance(weights, dict) else dict(weights)
+    if hasattr(module, "adapt_pretrained"):
+        source = module.adapt_pretrained(source)
+    target = module.state_dict()
+    report = LoadReport()
+    new_state = {}
+    for key, value in source.items():
+        if key not in target:
+            report.unexpected.append(key)
+            continue
+        fitted = adapt_tensor(value, target[key])
+        if fitted is None:
+            report.mismatched.append(f"{key} {tuple(value.shape)}->{tuple(target[key].shape)}")
+            continue
+        (report.loaded if fitted is value else report.adapted).append(key)
+        new_state[key] = fitted.to(target[key].dtype)
+    report.missing = [k for k in target if k not in new_state and not k.endswith("num_batches_tracked")]
+    module.load_state_dict(new_state, strict=False)
+    return report

@@ -1,0 +1,48 @@
+"""The model registry: a plain dict from name to builder, and the one place that builds models.
+
+Every builder takes ``num_classes`` and ``num_frames`` plus its own keyword options; the common
+ones are ``backbone``, ``dropout``, ``partial_bn`` and ``frozen_stages``.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from torch import nn
+
+from ..errors import ActionrecError
+from .tsn import TSN
+
+MODELS = {
+    "tsn": TSN,
+}
+
+
+def model_options(name: str) -> dict[str, object]:
+    """Keyword options of a registered model with their defaults."""
+    params = inspect.signature(MODELS[name]).parameters
+    return {k: p.default for k, p in params.items() if k not in ("num_classes", "num_frames")}
+
+
+def build_model(name: str, *, num_classes: int, num_frames: int, **options) -> nn.Module:
+    if name not in MODELS:
+        raise ActionrecError(f"unknown model {name!r}; registered: {', '.join(sorted(MODELS))}")
+    valid = model_options(name)
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ActionrecError(f"model {name!r} has no option {', '.join(unknown)}; its options: "
+                             + ", ".join(f"{k}={v!r}" for k, v in valid.items()))
+    try:
+        return MODELS[name](num_classes=num_classes, num_frames=num_frames, **options)
+    except ValueError as e:
+        raise ActionrecError(f"model {name!r}: {e}") from None
+
+
+def describe_models() -> str:
+    """One paragraph per model: name, first docstring line, options with defaults."""
+    lines = []
+    for name, builder in sorted(MODELS.items()):
+        doc = (inspect.getdoc(builder) or "").splitlines()[0]
+        opts = ", ".join(f"{k}={v!r}" for k, v in model_options(name).items())
+        lines.append(f"{name:<10} {doc}\n{'':<10} options: {opts}")
+    return "\n".join(lines)

@@ -1,0 +1,36 @@
+"""TSN / C2D baseline (Wang et al., 2016): a 2D network per frame, average of per-frame scores."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .base import VideoRecognizer
+from .resnet import resnet
+
+
+class TSN(VideoRecognizer):
+    """Per-frame backbone -> dropout -> fc -> average consensus over the T frames.
+
+    The baseline of all four papers: STM and GST compare with TSN-ResNet50 ("C2D" in GST's
+    Table 2), StNet with TSN on Kinetics.
+    """
+
+    def __init__(self, num_classes: int, num_frames: int, backbone: str = "resnet50",
+                 dropout: float = 0.5, partial_bn: bool = False, frozen_stages: int = 0):
+        super().__init__(resnet(backbone), partial_bn=partial_bn, frozen_stages=frozen_stages)
+        self.num_frames = num_frames
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(self.backbone.feat_dim, num_classes)
+        nn.init.normal_(self.fc.weight, 0, 0.001)
+        nn.init.zeros_(self.fc.bias)
+        self.freeze()
+
+    def frame_scores(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-frame class scores ``(N, T, num_classes)`` of a clip ``(N, T, C, H, W)``."""
+        n, t = x.shape[:2]
+        features = self.backbone(x.flatten(0, 1))
+        return self.fc(self.dropout(features)).unflatten(0, (n, t))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.frame_scores(x).mean(1)

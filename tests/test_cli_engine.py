@@ -1,0 +1,79 @@
+import json
+
+import pytest
+import torch
+
+from actionrec.cli import main
+from actionrec.engine.checkpoint import save_weights
+from actionrec.models.registry import build_model
+from tests.conftest import SHARED_CLIPS, tiny_config
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def config_file(synth_small, tmp_path):
+    from actionrec.config import dump_config
+
+    path = tmp_path / "cfg.yaml"
+    path.write_text(dump_config(tiny_config(synth_small, tmp_path / "work", "train.epochs=1")))
+    return path
+
+
+def test_train_and_test_commands(capsys, config_file, tmp_path):
+    code, out, _ = run(capsys, "train", config_file, "--set", "train.epochs=1")
+    assert code == 0 and "best val top-1" in out
+    ckpt = tmp_path / "work/best.safetensors"
+    code, out, _ = run(capsys, "test", config_file, "--checkpoint", ckpt, "--json",
+                       "--set", "test.clips=2")
+    result = json.loads(out)
+    assert code == 0 and result["views"] == {"clips": 2, "crops": 1} and 0 <= result["top1"] <= 1
+    code, out, _ = run(capsys, "test", config_file, "--checkpoint", ckpt)
+    assert "top-1" in out and "reversal-pair acc" in out and "confusion.png" in out
+
+
+def test_predict_every_shared_clip_and_a_corrupt_one(capsys, trained_tsn, shared_data, tmp_path):
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100)
+    videos = [shared_data / "videos" / name for name in SHARED_CLIPS]
+    code, out, err = run(capsys, "predict", *videos[:3], corrupt, *videos[3:], "--checkpoint",
+                         trained_tsn, "--topk", "3", "--json")
+    rows = json.loads(out)
+    assert code == 1 and len(rows) == 8
+    assert [r["error"] is None for r in rows] == [True] * 3 + [False] + [True] * 4
+    assert all(len(r["top"]) == 3 and r["top"][0]["prob"] >= r["top"][1]["prob"]
+               for r in rows if r["error"] is None)
+    assert sum(abs(1 - sum(t["prob"] for t in r["top"])) < 1 for r in rows) >= 7
+    assert err.count("\n") == 1 and "ERROR " in err and "corrupt.mp4" in err
+
+
+def test_models_command(capsys):
+    code, out, _ = run(capsys, "models")
+    assert code == 0 and "tsn" in out and "frozen_stages=0" in out
+
+
+def test_one_line_errors(capsys, config_file, tmp_path, trained_tsn):
+    code, _, err = run(capsys, "train", config_file, "--set", "train.lrr=0.1")
+    assert code == 2 and "train.lrr: unknown key; valid keys:" in err and err.count("\n") == 1
+    code, _, err = run(capsys, "test", config_file, "--checkpoint", tmp_path / "nope.safetensors")
+    assert code == 2 and "nope.safetensors: checkpoint not found" in err
+    # a checkpoint of another architecture: the mismatched keys are listed
+    other = build_model("tsn", num_classes=10, num_frames=4, backbone="resnet34")
+    from actionrec.config import load_config
+
+    save_weights(tmp_path / "r34.safetensors", other, load_config(None), [str(i) for i in range(10)])
+    code, _, err = run(capsys, "test", config_file, "--checkpoint", tmp_path / "r34.safetensors")
+    assert code == 2 and "does not fit the model (TSN)" in err and "unexpected: backbone.layer1.2" in err
+    # an unsafe pickle as pretrained weights is refused before it runs
+    marker = tmp_path / "pwned"
+    from tests.models.test_pretrained import Payload
+
+    torch.save({"x": Payload(marker)}, tmp_path / "evil.pth")
+    code, _, err = run(capsys, "train", config_file, "--set", f"model.pretrained={tmp_path}/evil.pth")
+    assert code == 2 and "refused" in err and not marker.exists()
+    code, _, err = run(capsys, "train", config_file, "--set", "data.train_list=missing.txt")
+    assert code == 2 and "missing.txt: list file not found" in err
