@@ -158,6 +158,105 @@ def cmd_models(args) -> int:
     return 0
 
 
+# -- analysis --------------------------------------------------------------------------------------
+def _model_options(args) -> dict:
+    from .config import parse_overrides
+
+    return parse_overrides(args.opt or [])
+
+
+def _build_for_analysis(name: str, args):
+    from .models.registry import build_model
+
+    model = build_model(name, num_classes=args.classes, num_frames=args.frames,
+                        backbone=args.backbone, **_model_options(args))
+    example = torch_randn(1, model.input_frames, 3, args.size, args.size)
+    return model, example
+
+
+def torch_randn(*shape):
+    import torch
+
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+
+
+def cmd_flops(args) -> int:
+    from .analysis.flops import count_macs, count_params
+
+    model, example = _build_for_analysis(args.model, args)
+    params, macs = count_params(model), count_macs(model, example)
+    if args.json:
+        print(json.dumps({"model": args.model, "params": params, "macs": macs,
+                          "frames": args.frames, "size": args.size, "classes": args.classes}))
+    else:
+        print(f"{args.model} ({args.backbone}, {args.frames} frames, {args.size}x{args.size}, "
+              f"{args.classes} classes): {params / 1e6:.2f} M params, {macs / 1e9:.2f} GMACs per "
+              "view (multiply-accumulates, the papers' FLOPs)")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    import torch
+
+    from .analysis.benchmark import benchmark_models
+    from .analysis.flops import count_macs
+
+    device = torch.device(args.device)
+    models, examples = {}, {}
+    for name in args.models:
+        models[name], examples[name] = _build_for_analysis(name, args)
+    baseline = "tsn-resnet50 (baseline)"
+    if not (args.backbone == "resnet50" and "tsn" in models):
+        from .models.registry import build_model
+
+        models[baseline] = build_model("tsn", num_classes=args.classes, num_frames=args.frames)
+        examples[baseline] = torch_randn(1, args.frames, 3, args.size, args.size)
+    macs = {name: count_macs(m, examples[name]) for name, m in models.items()}
+    from .models.base import to_channels_last
+
+    for name in models:
+        models[name] = models[name].to(device)
+        if args.layout == "channels_last":
+            to_channels_last(models[name])
+        examples[name] = examples[name].expand(args.batch, *examples[name].shape[1:]).contiguous()
+        examples[name] = examples[name].to(device)
+    seconds = benchmark_models(models, examples, device=device, rounds=args.rounds)
+    base = seconds["tsn" if "tsn" in seconds and baseline not in seconds else baseline]
+    rows = [{"model": name, "latency_s": s, "videos_per_s": args.batch / s, "macs": macs[name],
+             "gflops_per_s": 2 * macs[name] * args.batch / s / 1e9, "ratio_to_tsn_r50": s / base}
+            for name, s in seconds.items()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"inference, batch {args.batch}, {args.frames} frames, {args.size}x{args.size}, "
+          f"{args.layout}, device {device}, {torch.get_num_threads()} threads; MACs per view")
+    print(f"{'model':<26} {'latency s':>10} {'videos/s':>9} {'GMACs':>7} {'GFLOP/s':>8} "
+          f"{'x TSN-R50':>10} {'MACs x TSN':>11}")
+    base_macs = macs["tsn" if "tsn" in macs and baseline not in macs else baseline]
+    for r in rows:
+        print(f"{r['model']:<26} {r['latency_s']:>10.3f} {r['videos_per_s']:>9.2f} "
+              f"{r['macs'] / 1e9:>7.2f} {r['gflops_per_s']:>8.1f} {r['ratio_to_tsn_r50']:>10.3f} "
+              f"{r['macs'] / base_macs:>11.3f}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .engine.checkpoint import read_metadata
+    from .engine.inference import load_model
+    from .export import export_onnx, onnx_max_abs_diff
+
+    cfg, names = read_metadata(args.checkpoint)
+    cfg.train.device = "cpu"
+    model, _ = load_model(cfg, args.checkpoint, len(names))
+    size = cfg.data.size
+    example = torch_randn(args.batch, model.input_frames, 3, size, size)
+    out = export_onnx(model, example, args.out)
+    diff = onnx_max_abs_diff(out, model, example)
+    print(f"wrote {out}: input clips (N, {model.input_frames}, 3, {size}, {size}) normalised, "
+          f"output logits (N, {len(names)}); ONNX Runtime vs PyTorch max abs diff {diff:.2e}")
+    return 0 if diff <= args.tolerance else 1
+
+
 # -- demo ------------------------------------------------------------------------------------------
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo" / "tsn_r18_synth.yaml"
 
@@ -240,6 +339,36 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(func=cmd_predict)
 
+    def model_args(parser):
+        parser.add_argument("--backbone", default="resnet50")
+        parser.add_argument("--frames", type=int, default=8)
+        parser.add_argument("--size", type=int, default=224)
+        parser.add_argument("--classes", type=int, default=174)
+        parser.add_argument("--opt", nargs="+", metavar="KEY=VALUE", help="model options")
+
+    fl = sub.add_parser("flops", help="parameters and MACs per view of a model")
+    fl.add_argument("model", metavar="NAME")
+    model_args(fl)
+    fl.add_argument("--json", action="store_true")
+    fl.set_defaults(func=cmd_flops)
+
+    be = sub.add_parser("bench", help="inference latency of models, beside TSN-ResNet50")
+    be.add_argument("models", nargs="+", metavar="NAME")
+    model_args(be)
+    be.add_argument("--batch", type=int, default=4)
+    be.add_argument("--rounds", type=int, default=3, help="measurement rounds, models in turns")
+    be.add_argument("--layout", choices=["channels_last", "contiguous"], default="channels_last")
+    be.add_argument("--device", default="cpu")
+    be.add_argument("--json", action="store_true")
+    be.set_defaults(func=cmd_bench)
+
+    ex = sub.add_parser("export", help="export a checkpoint to ONNX, checked with ONNX Runtime")
+    ex.add_argument("checkpoint", metavar="CHECKPOINT")
+    ex.add_argument("--out", required=True, help="output .onnx file")
+    ex.add_argument("--batch", type=int, default=2, help="batch of the example input")
+    ex.add_argument("--tolerance", type=float, default=1e-4, help="max abs diff allowed")
+    ex.set_defaults(func=cmd_export)
+
     models = sub.add_parser("models", help="list the registered models and their options")
     models.set_defaults(func=cmd_models)
 
@@ -252,6 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .runtime import tune_allocator
+
+    tune_allocator()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:

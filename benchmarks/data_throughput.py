@@ -21,6 +21,7 @@ from actionrec.data.sampling import SegmentSampler
 from actionrec.data.synthetic import SynthSpec, generate
 from actionrec.data.transforms import train_transforms
 from actionrec.data.video import VideoReader
+from actionrec.runtime import tune_allocator
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"
 
@@ -50,6 +51,7 @@ def pipeline_rate(dataset: ClipDataset, workers: int, batch_size: int) -> float:
 
 
 def main() -> None:
+    tune_allocator()
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     p.add_argument("--repeat", type=int, default=6, help="passes over the 7 real clips per epoch")

@@ -17,9 +17,11 @@ from torch import nn
 from actionrec.analysis.benchmark import matmul_gflops, time_call
 from actionrec.analysis.flops import count_macs
 from actionrec.models.registry import build_model
+from actionrec.runtime import tune_allocator
 
 
 def main() -> None:
+    tune_allocator()
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--batch", type=int, default=2, help="clips per batch")
     p.add_argument("--frames", type=int, default=8)
@@ -48,14 +50,14 @@ def main() -> None:
         for precision in ("fp32", str(low).removeprefix("torch.")):
             amp = precision != "fp32"
 
-            def infer():
+            def infer(model=model, amp=amp):
                 with torch.no_grad(), torch.autocast(device.type, dtype=low, enabled=amp):
                     model(x)
 
             opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
             labels = torch.zeros(args.batch, dtype=torch.long, device=device)
 
-            def step():
+            def step(model=model, amp=amp, opt=opt, labels=labels):
                 with torch.autocast(device.type, dtype=low, enabled=amp):
                     loss = nn.functional.cross_entropy(model(x).float(), labels)
                 opt.zero_grad()

@@ -38,3 +38,28 @@ def matmul_gflops(n: int = 2048, *, device: torch.device | str = "cpu",
     b = torch.randn(n, n, device=device, dtype=dtype)
     seconds = time_call(lambda: a @ b, device=device)
     return 2 * n**3 / seconds / 1e9
+
+
+def benchmark_models(models: dict[str, torch.nn.Module], example: dict[str, torch.Tensor], *,
+                     device: torch.device | str = "cpu", rounds: int = 3,
+                     min_time: float = 1.0) -> dict[str, float]:
+    """Median seconds per forward pass (inference, no grad) of each model on its example input.
+
+    The models are measured in turns, ``rounds`` times, so that slow drifts of the machine (heat,
+    other load) hit them all alike and the ratios between them stay fair.
+    """
+    calls = {}
+    for name, model in models.items():
+        model.eval()
+        x = example[name]
+
+        def call(model=model, x=x):
+            with torch.no_grad():
+                model(x)
+
+        calls[name] = call
+    samples: dict[str, list[float]] = {name: [] for name in models}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            samples[name].append(time_call(call, device=device, min_time=min_time))
+    return {name: statistics.median(s) for name, s in samples.items()}

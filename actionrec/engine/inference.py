@@ -6,12 +6,11 @@ import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import torch
-
 from ..config import Config
 from ..data.build import build_dataset, build_loader, class_names, reversal_pairs
 from ..data.datasets import ListEntry
 from ..errors import ActionrecError
+from ..models.base import to_channels_last
 from .build import model_from_config, select_device
 from .checkpoint import load_weights, read_metadata
 from .evaluate import collect_scores, compute_metrics, score_views, write_reports
@@ -27,7 +26,7 @@ def load_model(cfg: Config, checkpoint: str | Path, num_classes: int):
     load_weights(model, checkpoint)
     model = model.to(device).eval()
     if cfg.train.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        model = to_channels_last(model)
     return model, device
 
 

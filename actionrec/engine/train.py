@@ -21,6 +21,7 @@ from ..config import Config, dump_config
 from ..data.build import build_dataset, build_loader, class_names, reversal_pairs
 from ..data.datasets import BadSampleLog
 from ..errors import ActionrecError
+from ..models.base import to_channels_last
 from .build import model_from_config, seed_everything, select_device
 from .checkpoint import CheckpointManager, load_weights
 from .evaluate import autocast, collect_scores, compute_metrics, to_device
@@ -83,7 +84,7 @@ class Trainer:
             self.val_loader = build_loader(cfg, val_set, batch_size=t.batch_size, shuffle=False)
         self.model = model_from_config(cfg, len(self.classes)).to(self.device)
         if t.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
+            self.model = to_channels_last(self.model)
         self.optimizer = torch.optim.SGD(parameter_groups(self.model, t.weight_decay), lr=t.lr,
                                          momentum=t.momentum)
         self.steps_per_epoch = math.ceil(len(self.train_loader) / t.accumulate)

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from .resnet import ResNet
+
+
+def to_channels_last(module: nn.Module) -> nn.Module:
+    """Channels-last memory layout for every 4D (2D conv) and 5D (3D conv) weight, in place; the
+    fastest layout for convolutions on CPU (benchmarks/engine_speed.py) and on GPU tensor cores."""
+    formats = {4: torch.channels_last, 5: torch.channels_last_3d}
+
+    def convert(t: torch.Tensor) -> torch.Tensor:
+        fmt = formats.get(t.dim())
+        return t.contiguous(memory_format=fmt) if fmt else t
+
+    return module._apply(convert)
 
 
 def _batchnorms(module: nn.Module) -> list[nn.Module]:
@@ -19,8 +32,15 @@ class VideoRecognizer(nn.Module):
     ``frozen_stages``: the first k stages get no gradient and keep BN statistics; stage 1 is the
     stem (conv1 + bn1), stages 2..5 are layer1..layer4.
 
-    Subclasses take input ``(N, T, C, H, W)`` and return logits ``(N, num_classes)``.
+    Subclasses take input ``(N, input_frames, C, H, W)`` and return logits ``(N, num_classes)``;
+    ``input_frames`` is ``num_frames`` except where a model stacks frames (StNet's snippets).
     """
+
+    num_frames: int
+
+    @property
+    def input_frames(self) -> int:
+        return self.num_frames
 
     def __init__(self, backbone: ResNet, *, partial_bn: bool = False, frozen_stages: int = 0):
         super().__init__()

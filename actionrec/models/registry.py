@@ -11,17 +11,22 @@ import inspect
 from torch import nn
 
 from ..errors import ActionrecError
+from .stm import STM
+from .tsm import TSM
 from .tsn import TSN
 
 MODELS = {
     "tsn": TSN,
+    "tsm": TSM,
+    "stm": STM,
 }
 
 
 def model_options(name: str) -> dict[str, object]:
     """Keyword options of a registered model with their defaults."""
     params = inspect.signature(MODELS[name]).parameters
-    return {k: p.default for k, p in params.items() if k not in ("num_classes", "num_frames")}
+    return {k: p.default for k, p in params.items()
+            if k not in ("num_classes", "num_frames") and p.kind is not p.KEYWORD_ONLY}
 
 
 def build_model(name: str, *, num_classes: int, num_frames: int, **options) -> nn.Module:

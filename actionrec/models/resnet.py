@@ -59,7 +59,8 @@ class BasicBlock(nn.Module):
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x if self.shift is None else self.shift(x))))
         out = self.bn2(self.conv2(out))
-        return self.relu(out + identity)
+        out += identity  # in place, as torchvision (BN's backward does not need its output)
+        return self.relu(out)
 
 
 class Bottleneck(nn.Module):
@@ -86,7 +87,8 @@ class Bottleneck(nn.Module):
         out = self.relu(self.bn1(self.conv1(x if self.shift is None else self.shift(x))))
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
-        return self.relu(out + identity)
+        out += identity
+        return self.relu(out)
 
 
 BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}

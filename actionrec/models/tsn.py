@@ -6,19 +6,22 @@ import torch
 from torch import nn
 
 from .base import VideoRecognizer
-from .resnet import resnet
+from .resnet import BlockFactory, default_block, resnet
 
 
 class TSN(VideoRecognizer):
     """Per-frame backbone -> dropout -> fc -> average consensus over the T frames.
 
     The baseline of all four papers: STM and GST compare with TSN-ResNet50 ("C2D" in GST's
-    Table 2), StNet with TSN on Kinetics.
+    Table 2), StNet with TSN on Kinetics. Models that change only the ResNet blocks (TSM, STM)
+    subclass it and pass a ``block`` factory.
     """
 
     def __init__(self, num_classes: int, num_frames: int, backbone: str = "resnet50",
-                 dropout: float = 0.5, partial_bn: bool = False, frozen_stages: int = 0):
-        super().__init__(resnet(backbone), partial_bn=partial_bn, frozen_stages=frozen_stages)
+                 dropout: float = 0.5, partial_bn: bool = False, frozen_stages: int = 0, *,
+                 block: BlockFactory = default_block):
+        super().__init__(resnet(backbone, block=block), partial_bn=partial_bn,
+                         frozen_stages=frozen_stages)
         self.num_frames = num_frames
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(self.backbone.feat_dim, num_classes)

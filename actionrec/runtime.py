@@ -1,0 +1,32 @@
+"""Process-wide CPU runtime settings for training, testing and benchmarking.
+
+glibc serves every allocation above its mmap threshold with a fresh ``mmap`` and gives it back on
+free, so each large activation tensor of a video network page-faults all over again: on this
+project's 2-core machine an out-of-place add of a 51 MB tensor took 15.9 ms instead of 4.6 ms and a
+TSN-ResNet50 forward pass 0.82 s instead of 0.56 s. ``tune_allocator`` keeps freed memory in the
+heap for reuse (the effect jemalloc/tcmalloc are preloaded for in production PyTorch deployments).
+Set ``ACTIONREC_MALLOC=default`` to leave glibc's defaults.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_MAX = -4
+
+
+def tune_allocator() -> bool:
+    """Serve large blocks from the heap and keep up to 1 GiB of freed memory; True if applied."""
+    if os.environ.get("ACTIONREC_MALLOC") == "default":
+        return False
+    name = ctypes.util.find_library("c")
+    if not name:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        return bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30))
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to tune
+        return False
