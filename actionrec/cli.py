@@ -81,7 +81,8 @@ def cmd_data_check(args) -> int:
 def cmd_data_synth(args) -> int:
     from .data.synthetic import SynthSpec, generate
 
-    spec = SynthSpec(videos=args.videos, frames=args.frames, size=args.size, seed=args.seed)
+    spec = SynthSpec(videos=args.videos, frames=args.frames, size=args.size, seed=args.seed,
+                     pairs=tuple(args.pairs))
     summary = generate(args.out, spec, workers=args.workers)
     print_synth_summary(args.out, summary)
     return 0
@@ -314,6 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--frames", type=int, default=32)
     synth.add_argument("--size", type=int, default=64)
     synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--pairs", type=int, nargs="+", default=list(range(5)),
+                       help="reversal pairs to include: 0 move, 1 rotate, 2 grow, 3 appear, "
+                            "4 approach")
     synth.add_argument("--workers", type=int, default=None, help="encoding processes")
     synth.set_defaults(func=cmd_data_synth)
 

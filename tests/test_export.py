@@ -5,7 +5,7 @@ from actionrec.export import export_onnx, onnx_max_abs_diff
 from actionrec.models.registry import build_model
 
 
-@pytest.mark.parametrize("name", ["tsn", "tsm", "stm"])
+@pytest.mark.parametrize("name", ["tsn", "tsm", "stm", "gst", "gst_large", "c3d", "p3d"])
 def test_onnx_runtime_matches_pytorch(name, tmp_path):
     torch.manual_seed(0)
     model = build_model(name, num_classes=7, num_frames=4, backbone="resnet18").eval()

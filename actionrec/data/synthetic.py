@@ -142,7 +142,7 @@ def render_video(label: int, rng: np.random.Generator, *, frames: int, size: int
     pair, direction = divmod(label, 2)
     sign = 1.0 if direction == 0 else -1.0
     scene = _Scene(rng, size)
-    drawn_phi0, drawn_advance = rng.random(), rng.uniform(0.25, 0.45)
+    drawn_phi0, drawn_advance = rng.random(), rng.uniform(0.6, 0.9)
     phi0 = drawn_phi0 if phi0 is None else phi0
     advance = drawn_advance if advance is None else advance
     phases = (phi0 + sign * advance * np.arange(frames) / max(frames - 1, 1)) % 1.0
@@ -158,20 +158,29 @@ class SynthSpec:
     seed: int = 0
     val_fraction: float = 0.2
     fps: int = 25
+    pairs: tuple[int, ...] = tuple(range(len(PAIRS)))  # which reversal pairs to include
+
+    @property
+    def classes(self) -> list[str]:
+        return [name for p in self.pairs for name in PAIRS[p]]
 
     def validate(self) -> None:
+        if not self.pairs or not set(self.pairs) <= set(range(len(PAIRS))) \
+                or len(set(self.pairs)) != len(self.pairs):
+            raise ActionrecError(f"--pairs must be distinct numbers in 0..{len(PAIRS) - 1}, "
+                                 f"got {list(self.pairs)}")
         if self.size < 16 or self.size % 2:
             raise ActionrecError(f"--size must be even and >= 16 (h264 with 4:2:0), got {self.size}")
         if self.frames < 2:
             raise ActionrecError(f"--frames must be >= 2, got {self.frames}")
-        per_class = self.videos // len(CLASSES)
-        if per_class < 2:
-            raise ActionrecError(f"--videos must be >= {2 * len(CLASSES)} ({len(CLASSES)} classes, "
-                             f"each needs a train and a val video), got {self.videos}")
+        n = len(self.classes)
+        if self.videos // n < 2:
+            raise ActionrecError(f"--videos must be >= {2 * n} ({n} classes, each needs a train "
+                                 f"and a val video), got {self.videos}")
 
 
 def _write_one(job: tuple[str, int, int, SynthSpec]) -> None:
-    path, label, k, spec = job
+    path, label, k, spec = job  # label: index into CLASSES (all pairs)
     rng = np.random.default_rng([spec.seed, label, k])
     frames = render_video(label, rng, frames=spec.frames, size=spec.size)
     write_video(path, frames, fps=spec.fps, options={"crf": "18", "preset": "veryfast"})
@@ -186,14 +195,15 @@ def generate(out: str | os.PathLike, spec: SynthSpec = SynthSpec(), *, workers: 
     """
     spec.validate()
     out = Path(out)
-    per_class = spec.videos // len(CLASSES)
+    classes = spec.classes
+    per_class = spec.videos // len(classes)
     n_val = max(1, round(per_class * spec.val_fraction))
     jobs, lists = [], {"train": [], "val": []}
-    for label, name in enumerate(CLASSES):
+    for label, name in enumerate(classes):
         (out / "videos" / name).mkdir(parents=True, exist_ok=True)
         for k in range(per_class):
             rel = f"videos/{name}/{k:04d}.mp4"
-            jobs.append((str(out / rel), label, k, spec))
+            jobs.append((str(out / rel), CLASSES.index(name), k, spec))
             lists["val" if k >= per_class - n_val else "train"].append(f"{rel} {label}")
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     if workers > 1:
@@ -204,9 +214,9 @@ def generate(out: str | os.PathLike, spec: SynthSpec = SynthSpec(), *, workers: 
             _write_one(job)
     for split, lines in lists.items():
         (out / f"{split}.txt").write_text("\n".join(lines) + "\n")
-    (out / "labels.txt").write_text("\n".join(CLASSES) + "\n")
-    summary = {**asdict(spec), "videos": len(jobs), "classes": list(CLASSES),
-               "reversal_pairs": [[2 * i, 2 * i + 1] for i in range(len(PAIRS))],
+    (out / "labels.txt").write_text("\n".join(classes) + "\n")
+    summary = {**asdict(spec), "videos": len(jobs), "classes": classes,
+               "reversal_pairs": [[2 * i, 2 * i + 1] for i in range(len(spec.pairs))],
                "train": len(lists["train"]), "val": len(lists["val"])}
     (out / "synth.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary

@@ -79,6 +79,21 @@ def adapt_tensor(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor | N
     return None
 
 
+def _through_adapters(module: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    adapters = {name: m for name, m in module.named_modules() if hasattr(m, "adapt_weight")}
+    if not adapters:
+        return state
+    out = {}
+    for key, value in state.items():
+        adapter = adapters.get(key.removesuffix(".weight")) if key.endswith(".weight") else None
+        if adapter is None:
+            out[key] = value
+        else:
+            prefix = key.removesuffix("weight")
+            out.update({prefix + k: v for k, v in adapter.adapt_weight(value).items()})
+    return out
+
+
 @dataclass
 class LoadReport:
     loaded: list[str] = field(default_factory=list)
@@ -107,12 +122,12 @@ def load_pretrained(module: nn.Module, weights: str | os.PathLike | dict[str, to
     """Load every tensor of ``weights`` that fits ``module`` (directly, or inflated over time or
     stacked frames) and report the rest; a classifier of another size is reported and skipped.
 
-    A module may define ``adapt_pretrained(state_dict) -> state_dict`` to map a 2D ImageNet state
-    dict onto its own layout first (e.g. GST slices the 3x3 conv between its two paths).
+    A submodule that replaces a 2D conv with something else (GST's two paths, C3D's grouped 3D
+    conv) defines ``adapt_weight(weight2d) -> {its own keys: tensors}``; the 2D weight stored
+    under its name is passed through it.
     """
     source = read_weights(weights) if not isinstance(weights, dict) else dict(weights)
-    if hasattr(module, "adapt_pretrained"):
-        source = module.adapt_pretrained(source)
+    source = _through_adapters(module, source)
     target = module.state_dict()
     report = LoadReport()
     new_state = {}

@@ -11,6 +11,7 @@ import inspect
 from torch import nn
 
 from ..errors import ActionrecError
+from .gst import C3D, GST, P3D, GSTLarge
 from .stm import STM
 from .tsm import TSM
 from .tsn import TSN
@@ -19,6 +20,11 @@ MODELS = {
     "tsn": TSN,
     "tsm": TSM,
     "stm": STM,
+    "gst": GST,
+    "gst_large": GSTLarge,
+    "c2d": TSN,  # GST's name for the per-frame 2D baseline
+    "c3d": C3D,
+    "p3d": P3D,
 }
 
 
