@@ -258,6 +258,49 @@ def cmd_export(args) -> int:
     return 0 if diff <= args.tolerance else 1
 
 
+def _checkpoint_model(checkpoint: str):
+    from .engine.checkpoint import read_metadata
+    from .engine.inference import load_model
+
+    cfg, names = read_metadata(checkpoint)
+    cfg.train.device = "cpu"
+    model, _ = load_model(cfg, checkpoint, len(names))
+    return cfg, names, model
+
+
+def cmd_analyze_gst_channels(args) -> int:
+    from .analysis.gst_channels import write_channel_report
+
+    _, _, model = _checkpoint_model(args.checkpoint)
+    try:
+        paths = write_channel_report(model, args.out)
+    except ValueError as e:
+        raise CliError(f"{args.checkpoint}: {e}") from None
+    print(f"wrote {paths['png']} and {paths['csv']}")
+    return 0
+
+
+def cmd_analyze_frame_predictions(args) -> int:
+    from .analysis.frame_predictions import frame_probabilities, write_frame_predictions
+    from .data.build import build_dataset
+    from .data.datasets import ListEntry
+
+    cfg, names, model = _checkpoint_model(args.checkpoint)
+    cfg.data.decode_short_side = cfg.data.decode_short_side or round(cfg.data.size * 8 / 7)
+    sample = build_dataset(cfg, "test", entries=[ListEntry(args.video, 0)])[0]
+    if sample["clip"] is None:
+        raise CliError(sample["bad"][0][1])
+    try:
+        probs = frame_probabilities(model, sample["clip"][0])
+    except ValueError as e:
+        raise CliError(f"{args.checkpoint}: {e}") from None
+    out = Path(args.out or Path(args.checkpoint).parent / f"frames_{Path(args.video).stem}.png")
+    paths = write_frame_predictions(probs, names, out, top=args.top,
+                                    title=f"{Path(args.video).name}: {cfg.model.name}")
+    print(f"wrote {paths['png']} and {paths['csv']}")
+    return 0
+
+
 # -- demo ------------------------------------------------------------------------------------------
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo" / "tsn_r18_synth.yaml"
 
@@ -372,6 +415,21 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--batch", type=int, default=2, help="batch of the example input")
     ex.add_argument("--tolerance", type=float, default=1e-4, help="max abs diff allowed")
     ex.set_defaults(func=cmd_export)
+
+    an = sub.add_parser("analyze", help="the papers' analyses of a trained model")
+    asub = an.add_subparsers(dest="analysis", required=True, metavar="ANALYSIS")
+    gc = asub.add_parser("gst-channels", help="BN scales of spatial vs temporal channels "
+                                              "per GST block (GST Fig. 4)")
+    gc.add_argument("checkpoint", metavar="CHECKPOINT")
+    gc.add_argument("--out", default="gst_channels", help="output folder")
+    gc.set_defaults(func=cmd_analyze_gst_channels)
+    fp = asub.add_parser("frame-predictions", help="top classes per frame of one video "
+                                                   "(GST Fig. 5)")
+    fp.add_argument("checkpoint", metavar="CHECKPOINT")
+    fp.add_argument("video", metavar="VIDEO")
+    fp.add_argument("--out", help="output PNG (a CSV is written beside it)")
+    fp.add_argument("--top", type=int, default=5)
+    fp.set_defaults(func=cmd_analyze_frame_predictions)
 
     models = sub.add_parser("models", help="list the registered models and their options")
     models.set_defaults(func=cmd_models)

@@ -126,11 +126,9 @@ def write_reports(metrics: dict, class_names: list[str], out_dir: str | Path) ->
 
 
 def plot_confusion(confusion: np.ndarray, class_names: list[str], path: Path) -> None:
-    import matplotlib
+    from ..analysis.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     k = len(class_names)
     rows = confusion.sum(1, keepdims=True)
     norm = np.divide(confusion, rows, out=np.zeros(confusion.shape), where=rows > 0)

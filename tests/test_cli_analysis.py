@@ -1,0 +1,72 @@
+import csv
+import json
+
+import pytest
+
+from actionrec.cli import main
+from actionrec.engine.train import train
+from tests.conftest import tiny_config
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def trained_gst(synth_small, tmp_path_factory):
+    work = tmp_path_factory.mktemp("gst")
+    train(tiny_config(synth_small, work, "model.name=gst", "train.epochs=1"))
+    return work / "best.safetensors"
+
+
+def test_flops_json_and_text(capsys):
+    code, out, _ = run(capsys, "flops", "stm", "--frames", "8", "--size", "224", "--classes", "174",
+                       "--json")
+    row = json.loads(out)
+    assert code == 0 and row["params"] == pytest.approx(24.0e6, rel=0.01)
+    assert row["macs"] == pytest.approx(33.3e9, rel=0.01)
+    code, out, _ = run(capsys, "flops", "gst", "--opt", "alpha=0.125")
+    assert code == 0 and "19.62 M params" in out and "MACs" in out
+    code, _, err = run(capsys, "flops", "gst", "--opt", "gamma=1")
+    assert code == 2 and "has no option gamma" in err
+
+
+def test_bench_rows_and_baseline(capsys):
+    code, out, _ = run(capsys, "bench", "stm", "gst", "--backbone", "resnet18", "--frames", "4",
+                       "--size", "64", "--batch", "1", "--rounds", "1", "--json")
+    rows = {r["model"]: r for r in json.loads(out)}
+    assert code == 0 and set(rows) == {"stm", "gst", "tsn-resnet50 (baseline)"}
+    for r in rows.values():
+        assert {"model", "latency_s", "videos_per_s", "macs"} <= set(r) and r["latency_s"] > 0
+        assert r["videos_per_s"] == pytest.approx(1 / r["latency_s"])
+    assert rows["tsn-resnet50 (baseline)"]["ratio_to_tsn_r50"] == 1.0
+
+
+def test_export_checkpoint(capsys, trained_gst, tmp_path):
+    code, out, _ = run(capsys, "export", trained_gst, "--out", tmp_path / "gst.onnx")
+    assert code == 0 and "max abs diff" in out and (tmp_path / "gst.onnx").stat().st_size > 1000
+
+
+def test_gst_channel_histograms(capsys, trained_gst, tmp_path, trained_tsn):
+    code, out, _ = run(capsys, "analyze", "gst-channels", trained_gst, "--out", tmp_path)
+    assert code == 0 and "gst_channels.png" in out
+    rows = list(csv.DictReader(open(tmp_path / "gst_channels.csv")))
+    blocks = {r["block"] for r in rows}
+    assert len(blocks) == 16  # ResNet-18: every 3x3 conv is a GST module
+    first = [r for r in rows if r["block"] == "layer1.0.conv1"]
+    assert sum(r["path"] == "temporal" for r in first) == 16  # alpha = 1/4 of 64
+    assert (tmp_path / "gst_channels.png").read_bytes()[:4] == b"\x89PNG"
+    code, _, err = run(capsys, "analyze", "gst-channels", trained_tsn, "--out", tmp_path)
+    assert code == 2 and "has no GST module" in err
+
+
+def test_frame_predictions(capsys, trained_gst, shared_data, tmp_path):
+    video = shared_data / "videos/mmaction2/demo_demo.mp4"
+    code, out, _ = run(capsys, "analyze", "frame-predictions", trained_gst, video, "--out",
+                       tmp_path / "frames.png", "--top", "3")
+    assert code == 0 and (tmp_path / "frames.png").is_file()
+    rows = list(csv.reader(open(tmp_path / "frames.csv")))
+    assert len(rows) == 1 + 4 and len(rows[0]) == 1 + 3  # 4 frames, 3 classes
+    assert all(0 <= float(v) <= 1 for row in rows[1:] for v in row[1:])
