@@ -11,9 +11,10 @@ import torch
 from torch import nn
 
 from ..config import Config
+from ..data.build import build_sampler
 from ..errors import ActionrecError
 from ..models.pretrained import load_pretrained, read_weights
-from ..models.registry import build_model
+from ..models.registry import MODELS, build_model, model_options
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +39,21 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
 def model_from_config(cfg: Config, num_classes: int) -> nn.Module:
     m = cfg.model
+    if m.name not in MODELS:
+        raise ActionrecError(f"model.name: unknown model {m.name!r}; registered: "
+                             + ", ".join(sorted(MODELS)))
+    common = {"backbone": m.backbone, "dropout": m.dropout, "partial_bn": m.partial_bn,
+              "frozen_stages": m.frozen_stages}
+    accepted = model_options(m.name)  # heads on feature sequences have no backbone
+    common = {k: v for k, v in common.items() if k in accepted}
     model = build_model(m.name, num_classes=num_classes, num_frames=m.num_frames,
-                        backbone=m.backbone, dropout=m.dropout, partial_bn=m.partial_bn,
-                        frozen_stages=m.frozen_stages, **m.options)
+                        **common, **m.options)
+    frames = build_sampler(cfg, train=False).frames_per_clip
+    if frames != model.input_frames:
+        raise ActionrecError(
+            f"the {cfg.data.sampler} sampler gives {frames} frames per clip but model "
+            f"{m.name!r} takes {model.input_frames} (model.num_frames x frames per super-image); "
+            "for StNet set data.sampler=snippet and data.snippet_len to model.options.n")
     if m.pretrained:
         load_initial_weights(model, m.pretrained)
     return model

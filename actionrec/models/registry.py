@@ -12,7 +12,9 @@ from torch import nn
 
 from ..errors import ActionrecError
 from .gst import C3D, GST, P3D, GSTLarge
+from .heads import gru_classifier, lstm_classifier, temporal_conv_classifier, txb_classifier
 from .stm import STM
+from .stnet import StNet
 from .tsm import TSM
 from .tsn import TSN
 
@@ -25,6 +27,12 @@ MODELS = {
     "c2d": TSN,  # GST's name for the per-frame 2D baseline
     "c3d": C3D,
     "p3d": P3D,
+    "stnet": StNet,
+    # heads on extracted feature sequences (N, T, C): StNet Table 1
+    "txb": txb_classifier,
+    "temporal_conv": temporal_conv_classifier,
+    "lstm": lstm_classifier,
+    "gru": gru_classifier,
 }
 
 

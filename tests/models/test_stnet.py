@@ -1,0 +1,88 @@
+import pytest
+import torch
+
+from actionrec.analysis.flops import count_macs, count_params
+from actionrec.errors import ActionrecError
+from actionrec.models.heads import TemporalXception
+from actionrec.models.pretrained import load_pretrained
+from actionrec.models.registry import build_model
+from actionrec.models.resnet import ResNet
+from actionrec.models.stnet import TemporalBlock
+
+
+@pytest.mark.parametrize("backbone,params,gmacs", [("resnet50", 33.16, 189.29),
+                                                   ("resnet101", 52.15, 310.50)])
+def test_paper_params_and_macs_within_1_percent(backbone, params, gmacs):
+    """Sec. 4: 400 classes, T=25 super-images of 15 channels at 256x256."""
+    model = build_model("stnet", num_classes=400, num_frames=25, backbone=backbone)
+    assert count_params(model) / 1e6 == pytest.approx(params, rel=0.01)
+    macs = count_macs(model, torch.zeros(1, 25 * 5, 3, 256, 256)) / 1e9
+    assert macs == pytest.approx(gmacs, rel=0.01)
+
+
+@pytest.mark.parametrize("name,params", [("txb", 4.6), ("lstm", 10.9), ("gru", 8.3)])
+def test_table_1_heads_within_2_percent(name, params):
+    model = build_model(name, num_classes=400, num_frames=25, in_features=1536)
+    assert count_params(model) / 1e6 == pytest.approx(params, rel=0.02)
+    assert model(torch.randn(2, 25, 1536)).shape == (2, 400)
+
+
+def test_ordinary_temporal_conv_head_as_described():
+    model = build_model("temporal_conv", num_classes=400, num_frames=25, in_features=1536)
+    assert count_params(model) / 1e6 == pytest.approx(8.28, abs=0.01)  # paper prints 9.6M
+
+
+@pytest.mark.parametrize("ablation", [{"bn": False}, {"channelwise": False}, {"temporalwise": False},
+                                      {"short": False}, {"long": False}])
+def test_txb_ablations(ablation):
+    full = TemporalXception(64, 32)
+    ablated = TemporalXception(64, 32, **ablation)
+    assert count_params(ablated) < count_params(full)
+    assert ablated(torch.randn(3, 7, 64)).shape == (3, 32)
+    with pytest.raises(ValueError, match="needs the short branch, the long branch or both"):
+        TemporalXception(64, 32, short=False, long=False)
+
+
+def test_txb_long_branch_has_receptive_field_5():
+    txb = TemporalXception(4, 4, short=False).eval()
+    x = torch.zeros(1, 9, 4)
+    base = txb.long(txb.bn_in(x.transpose(1, 2)))
+    x[0, 0] = 1.0
+    changed = (txb.long(txb.bn_in(x.transpose(1, 2))) - base).abs().sum(1)[0]
+    assert changed[:3].gt(0).all() and changed[3:].eq(0).all()  # frames 0..2 see frame 0
+
+
+def test_temporal_block_init_and_residual():
+    block = TemporalBlock(8, num_frames=3).eval()
+    assert torch.all(block.conv.weight == 1 / 24) and torch.all(block.conv.bias == 0)
+    x = torch.randn(6, 8, 2, 2)
+    out = block(x)
+    clips = x.view(2, 3, 8, 2, 2)
+    window = torch.nn.functional.pad(clips, (0, 0, 0, 0, 0, 0, 1, 1)).unfold(1, 3, 1)
+    average = window.sum((-1, 2), keepdim=False) / 24  # mean over channels and the 3 frames
+    expected = clips + torch.relu(average)[:, :, None]
+    torch.testing.assert_close(out, expected.view(6, 8, 2, 2), rtol=1e-4, atol=1e-5)
+
+
+def test_super_image_conv1_from_imagenet():
+    imagenet = ResNet(50, num_classes=1000).state_dict()
+    model = build_model("stnet", num_classes=400, num_frames=7)
+    report = load_pretrained(model.backbone, imagenet)
+    assert report.adapted == ["conv1.weight"] and not report.missing and not report.mismatched
+    torch.testing.assert_close(model.backbone.conv1.weight[:, 3:6], imagenet["conv1.weight"] / 5)
+
+
+def test_table_2_variants_and_order_sensitivity():
+    torch.manual_seed(0)
+    x = torch.randn(2, 4 * 5, 3, 32, 32)
+    for options, order_matters in (({"n": 1, "temporal_blocks": False, "head": "avg"}, False),
+                                   ({"temporal_blocks": False, "head": "avg"}, True),
+                                   ({"head": "avg"}, True), ({}, True)):
+        model = build_model("stnet", num_classes=5, num_frames=4, backbone="resnet18",
+                            **options).eval()
+        clip = x[:, : model.input_frames]
+        with torch.no_grad():
+            diff = (model(clip) - model(clip.flip(1))).abs().max().item()
+        assert (diff > 1e-4) if order_matters else (diff < 1e-5), (options, diff)
+    with pytest.raises(ActionrecError, match="head must be txb or avg"):
+        build_model("stnet", num_classes=5, num_frames=4, head="lstm")
