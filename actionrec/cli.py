@@ -301,6 +301,18 @@ def cmd_analyze_frame_predictions(args) -> int:
     return 0
 
 
+def cmd_features_extract(args) -> int:
+    from .engine.features import extract_features
+
+    cfg = _config(args)
+    lists = extract_features(cfg, args.checkpoint, args.out, splits=tuple(args.splits))
+    for split, path in lists.items():
+        print(f"{split}: {path} ({len(path.read_text().splitlines())} feature files)")
+    print(f"train a head on them with data.kind=features data.root={args.out} "
+          "data.train_list=train.txt data.val_list=val.txt (e.g. model.name=txb)")
+    return 0
+
+
 # -- demo ------------------------------------------------------------------------------------------
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo" / "tsn_r18_synth.yaml"
 
@@ -415,6 +427,16 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--batch", type=int, default=2, help="batch of the example input")
     ex.add_argument("--tolerance", type=float, default=1e-4, help="max abs diff allowed")
     ex.set_defaults(func=cmd_export)
+
+    fe = sub.add_parser("features", help="per-frame features of a dataset (StNet Table 1 heads)")
+    fsub = fe.add_subparsers(dest="features_command", required=True, metavar="SUBCOMMAND")
+    fx = fsub.add_parser("extract", help="dump pooled per-frame features of the config's lists")
+    fx.add_argument("config", metavar="CONFIG")
+    fx.add_argument("--checkpoint", required=True)
+    fx.add_argument("--out", required=True)
+    fx.add_argument("--splits", nargs="+", default=["train", "val"], choices=["train", "val", "test"])
+    fx.add_argument("--set", nargs="+", metavar="KEY=VALUE", help="override config keys")
+    fx.set_defaults(func=cmd_features_extract)
 
     an = sub.add_parser("analyze", help="the papers' analyses of a trained model")
     asub = an.add_subparsers(dest="analysis", required=True, metavar="ANALYSIS")

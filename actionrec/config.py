@@ -42,7 +42,7 @@ class DataConfig:
     val_list: str = ""
     test_list: str = ""  # defaults to val_list
     label_map: str = ""
-    kind: str = "video"  # video | rawframes
+    kind: str = "video"  # video | rawframes | features (extracted .npy sequences)
     frame_template: str = "img_{:05d}.jpg"
     sampler: str = "segment"  # segment (TSN) | snippet (StNet) | dense (3D nets)
     snippet_len: int = 5  # snippet: frames stacked per super-image
@@ -101,7 +101,7 @@ class Config:
 
 # keys whose value must be one of a few choices
 CHOICES = {
-    ("data", "kind"): ("video", "rawframes"),
+    ("data", "kind"): ("video", "rawframes", "features"),
     ("data", "sampler"): ("segment", "snippet", "dense"),
     ("train", "schedule"): ("step", "cosine"),
     ("train", "device"): ("auto", "cpu", "cuda"),

@@ -9,6 +9,7 @@ from pathlib import Path
 from ..config import Config
 from ..errors import ActionrecError
 from .datasets import ClipDataset, ListEntry, make_loader, parse_list, read_label_map
+from .features import FeatureDataset
 from .sampling import DenseSampler, SegmentSampler, SnippetSampler
 from .transforms import eval_transforms, mirror_label_swap, train_transforms
 
@@ -60,11 +61,16 @@ def build_dataset(cfg: Config, split: str, *, entries: list[ListEntry] | None = 
     if entries is None:
         list_file = {"train": cfg.data.train_list, "val": cfg.data.val_list,
                      "test": cfg.data.test_list or cfg.data.val_list}[split]
-        entries = parse_list(resolve(cfg, list_file, f"{split}_list"), kind=cfg.data.kind,
+        kind = "rawframes" if cfg.data.kind == "features" else cfg.data.kind
+        entries = parse_list(resolve(cfg, list_file, f"{split}_list"), kind=kind,
                              num_classes=len(class_names(cfg)))
         root = cfg.data.root or None
     else:
         root = None
+    if cfg.data.kind == "features":
+        return FeatureDataset(entries, root, build_sampler(cfg, train=train, num_clips=clips),
+                              train=train, seed=cfg.train.seed,
+                              on_error="replace" if train else "skip")
     return ClipDataset(entries, root, build_sampler(cfg, train=train, num_clips=clips),
                        build_transform(cfg, train=train, crops=crops), train=train,
                        kind=cfg.data.kind, seed=cfg.train.seed,

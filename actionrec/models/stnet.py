@@ -88,9 +88,12 @@ class StNet(VideoRecognizer):
             x = self.temporal[1](x)
         return b.layer4(x)
 
+    def frame_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled features of the T super-images ``(N, T, C)`` (the TXB's input)."""
+        return self.features(x).mean((2, 3)).view(x.shape[0], self.num_frames, -1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n = x.shape[0]
-        pooled = self.features(x).mean((2, 3)).view(n, self.num_frames, -1)
+        pooled = self.frame_features(x)
         if self.txb is None:
             return self.fc(self.dropout(pooled)).mean(1)
         return self.fc(self.dropout(self.txb(pooled)))

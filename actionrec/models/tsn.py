@@ -29,6 +29,10 @@ class TSN(VideoRecognizer):
         nn.init.zeros_(self.fc.bias)
         self.freeze()
 
+    def frame_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled per-frame features ``(N, T, C)`` (what StNet's Table 1 heads are trained on)."""
+        return self.backbone(x.flatten(0, 1)).unflatten(0, x.shape[:2])
+
     def frame_scores(self, x: torch.Tensor) -> torch.Tensor:
         """Per-frame class scores ``(N, T, num_classes)`` of a clip ``(N, T, C, H, W)``."""
         n, t = x.shape[:2]
