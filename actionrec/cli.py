@@ -313,6 +313,30 @@ def cmd_features_extract(args) -> int:
     return 0
 
 
+def cmd_cam(args) -> int:
+    from .analysis.cam import grad_cam, save_overlay, to_images
+    from .data.build import build_dataset
+    from .data.datasets import ListEntry
+
+    cfg, names, model = _checkpoint_model(args.checkpoint)
+    cfg.data.decode_short_side = cfg.data.decode_short_side or round(cfg.data.size * 8 / 7)
+    sample = build_dataset(cfg, "test", entries=[ListEntry(args.video, 0)])[0]
+    if sample["clip"] is None:
+        raise CliError(sample["bad"][0][1])
+    index = None
+    if args.class_name is not None:
+        if args.class_name not in names:
+            raise CliError(f"--class {args.class_name!r} is not a class of this checkpoint; "
+                           f"classes: {', '.join(names[:20])}{' ...' if len(names) > 20 else ''}")
+        index = names.index(args.class_name)
+    clip = sample["clip"][0]
+    maps, index = grad_cam(model, clip, index)
+    path = save_overlay(to_images(clip, maps), maps, args.out,
+                        f"{Path(args.video).name}: {cfg.model.name}, class '{names[index]}'")
+    print(f"wrote {path}: {len(maps)} maps for class '{names[index]}'")
+    return 0
+
+
 # -- demo ------------------------------------------------------------------------------------------
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo" / "tsn_r18_synth.yaml"
 
@@ -452,6 +476,13 @@ def build_parser() -> argparse.ArgumentParser:
     fp.add_argument("--out", help="output PNG (a CSV is written beside it)")
     fp.add_argument("--top", type=int, default=5)
     fp.set_defaults(func=cmd_analyze_frame_predictions)
+
+    cam = sub.add_parser("cam", help="class activation maps over the sampled frames (StNet Fig. 4)")
+    cam.add_argument("checkpoint", metavar="CHECKPOINT")
+    cam.add_argument("video", metavar="VIDEO")
+    cam.add_argument("--class", dest="class_name", help="class to explain (default: predicted)")
+    cam.add_argument("--out", required=True, help="output PNG")
+    cam.set_defaults(func=cmd_cam)
 
     models = sub.add_parser("models", help="list the registered models and their options")
     models.set_defaults(func=cmd_models)
