@@ -1,4 +1,3 @@
-
 from actionrec.cli import main
 from actionrec.engine.train import train
 from tests.conftest import tiny_config
@@ -17,3 +16,23 @@ def test_cam_command_for_tsn_and_stnet(capsys, trained_tsn, shared_data, synth_s
     assert main(["cam", str(tmp_path / "stnet/best.safetensors"), str(video), "--class", "grow",
                  "--out", str(tmp_path / "stnet.png")]) == 0
     assert "4 maps for class 'grow'" in capsys.readouterr().out  # one per super-image
+
+
+def test_grad_cam_is_cam_for_a_linear_head():
+    """TSN: average pooling + fc, so Grad-CAM must equal CAM = ReLU(sum_c w_kc A_c), normalised."""
+    import torch
+
+    from actionrec.analysis.cam import grad_cam
+    from actionrec.models.registry import build_model
+
+    torch.manual_seed(0)
+    model = build_model("tsn", num_classes=5, num_frames=3, backbone="resnet18").eval()
+    with torch.no_grad():  # non-negative weights: the reference CAM is not all zero
+        model.fc.weight.normal_().abs_()
+    clip = torch.randn(3, 3, 64, 64)
+    maps, k = grad_cam(model, clip, class_index=2)
+    with torch.no_grad():
+        features = model.backbone.forward_features(clip)  # (T, 512, 2, 2)
+        cam = torch.relu(torch.einsum("c,tchw->thw", model.fc.weight[2], features))
+    torch.testing.assert_close(torch.from_numpy(maps), cam / cam.max(), rtol=1e-4, atol=1e-5)
+    assert k == 2
