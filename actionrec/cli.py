@@ -268,6 +268,19 @@ def _checkpoint_model(checkpoint: str):
     return cfg, names, model
 
 
+def _checkpoint_clip(checkpoint: str, video: str):
+    """(config, class names, model, first test view of ``video``) for a checkpoint."""
+    from .data.build import build_dataset
+    from .data.datasets import ListEntry
+
+    cfg, names, model = _checkpoint_model(checkpoint)
+    cfg.data.decode_short_side = cfg.data.decode_short_side or round(cfg.data.size * 8 / 7)
+    sample = build_dataset(cfg, "test", entries=[ListEntry(video, 0)])[0]
+    if sample["clip"] is None:
+        raise CliError(sample["bad"][0][1])
+    return cfg, names, model, sample["clip"][0]
+
+
 def cmd_analyze_gst_channels(args) -> int:
     from .analysis.gst_channels import write_channel_report
 
@@ -282,16 +295,10 @@ def cmd_analyze_gst_channels(args) -> int:
 
 def cmd_analyze_frame_predictions(args) -> int:
     from .analysis.frame_predictions import frame_probabilities, write_frame_predictions
-    from .data.build import build_dataset
-    from .data.datasets import ListEntry
 
-    cfg, names, model = _checkpoint_model(args.checkpoint)
-    cfg.data.decode_short_side = cfg.data.decode_short_side or round(cfg.data.size * 8 / 7)
-    sample = build_dataset(cfg, "test", entries=[ListEntry(args.video, 0)])[0]
-    if sample["clip"] is None:
-        raise CliError(sample["bad"][0][1])
+    cfg, names, model, clip = _checkpoint_clip(args.checkpoint, args.video)
     try:
-        probs = frame_probabilities(model, sample["clip"][0])
+        probs = frame_probabilities(model, clip)
     except ValueError as e:
         raise CliError(f"{args.checkpoint}: {e}") from None
     out = Path(args.out or Path(args.checkpoint).parent / f"frames_{Path(args.video).stem}.png")
@@ -315,21 +322,14 @@ def cmd_features_extract(args) -> int:
 
 def cmd_cam(args) -> int:
     from .analysis.cam import grad_cam, save_overlay, to_images
-    from .data.build import build_dataset
-    from .data.datasets import ListEntry
 
-    cfg, names, model = _checkpoint_model(args.checkpoint)
-    cfg.data.decode_short_side = cfg.data.decode_short_side or round(cfg.data.size * 8 / 7)
-    sample = build_dataset(cfg, "test", entries=[ListEntry(args.video, 0)])[0]
-    if sample["clip"] is None:
-        raise CliError(sample["bad"][0][1])
+    cfg, names, model, clip = _checkpoint_clip(args.checkpoint, args.video)
     index = None
     if args.class_name is not None:
         if args.class_name not in names:
             raise CliError(f"--class {args.class_name!r} is not a class of this checkpoint; "
                            f"classes: {', '.join(names[:20])}{' ...' if len(names) > 20 else ''}")
         index = names.index(args.class_name)
-    clip = sample["clip"][0]
     maps, index = grad_cam(model, clip, index)
     path = save_overlay(to_images(clip, maps), maps, args.out,
                         f"{Path(args.video).name}: {cfg.model.name}, class '{names[index]}'")
