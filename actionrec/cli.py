@@ -201,20 +201,21 @@ def cmd_bench(args) -> int:
 
     from .analysis.benchmark import benchmark_models
     from .analysis.flops import count_macs
+    from .models.base import to_channels_last
 
     device = torch.device(args.device)
     models, examples = {}, {}
     for name in args.models:
         models[name], examples[name] = _build_for_analysis(name, args)
-    baseline = "tsn-resnet50 (baseline)"
-    if not (args.backbone == "resnet50" and "tsn" in models):
+    if args.backbone == "resnet50" and "tsn" in models:
+        base = "tsn"
+    else:
         from .models.registry import build_model
 
-        models[baseline] = build_model("tsn", num_classes=args.classes, num_frames=args.frames)
-        examples[baseline] = torch_randn(1, args.frames, 3, args.size, args.size)
+        base = "tsn-resnet50 (baseline)"
+        models[base] = build_model("tsn", num_classes=args.classes, num_frames=args.frames)
+        examples[base] = torch_randn(1, args.frames, 3, args.size, args.size)
     macs = {name: count_macs(m, examples[name]) for name, m in models.items()}
-    from .models.base import to_channels_last
-
     for name in models:
         models[name] = models[name].to(device)
         if args.layout == "channels_last":
@@ -222,9 +223,9 @@ def cmd_bench(args) -> int:
         examples[name] = examples[name].expand(args.batch, *examples[name].shape[1:]).contiguous()
         examples[name] = examples[name].to(device)
     seconds = benchmark_models(models, examples, device=device, rounds=args.rounds)
-    base = seconds["tsn" if "tsn" in seconds and baseline not in seconds else baseline]
     rows = [{"model": name, "latency_s": s, "videos_per_s": args.batch / s, "macs": macs[name],
-             "gflops_per_s": 2 * macs[name] * args.batch / s / 1e9, "ratio_to_tsn_r50": s / base}
+             "gflops_per_s": 2 * macs[name] * args.batch / s / 1e9,
+             "ratio_to_tsn_r50": s / seconds[base], "macs_ratio_to_tsn_r50": macs[name] / macs[base]}
             for name, s in seconds.items()]
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -233,22 +234,18 @@ def cmd_bench(args) -> int:
           f"{args.layout}, device {device}, {torch.get_num_threads()} threads; MACs per view")
     print(f"{'model':<26} {'latency s':>10} {'videos/s':>9} {'GMACs':>7} {'GFLOP/s':>8} "
           f"{'x TSN-R50':>10} {'MACs x TSN':>11}")
-    base_macs = macs["tsn" if "tsn" in macs and baseline not in macs else baseline]
     for r in rows:
         print(f"{r['model']:<26} {r['latency_s']:>10.3f} {r['videos_per_s']:>9.2f} "
               f"{r['macs'] / 1e9:>7.2f} {r['gflops_per_s']:>8.1f} {r['ratio_to_tsn_r50']:>10.3f} "
-              f"{r['macs'] / base_macs:>11.3f}")
+              f"{r['macs_ratio_to_tsn_r50']:>11.3f}")
     return 0
 
 
 def cmd_export(args) -> int:
-    from .engine.checkpoint import read_metadata
-    from .engine.inference import load_model
+    from .engine.inference import load_checkpoint
     from .export import export_onnx, onnx_max_abs_diff
 
-    cfg, names = read_metadata(args.checkpoint)
-    cfg.train.device = "cpu"
-    model, _ = load_model(cfg, args.checkpoint, len(names))
+    cfg, names, model, _ = load_checkpoint(args.checkpoint, device="cpu")
     size = cfg.data.size
     example = torch_randn(args.batch, model.input_frames, 3, size, size)
     out = export_onnx(model, example, args.out)
@@ -258,23 +255,13 @@ def cmd_export(args) -> int:
     return 0 if diff <= args.tolerance else 1
 
 
-def _checkpoint_model(checkpoint: str):
-    from .engine.checkpoint import read_metadata
-    from .engine.inference import load_model
-
-    cfg, names = read_metadata(checkpoint)
-    cfg.train.device = "cpu"
-    model, _ = load_model(cfg, checkpoint, len(names))
-    return cfg, names, model
-
-
 def _checkpoint_clip(checkpoint: str, video: str):
-    """(config, class names, model, first test view of ``video``) for a checkpoint."""
+    """(config, class names, model on the CPU, first test view of ``video``) for a checkpoint."""
     from .data.build import build_dataset
     from .data.datasets import ListEntry
+    from .engine.inference import load_checkpoint
 
-    cfg, names, model = _checkpoint_model(checkpoint)
-    cfg.data.decode_short_side = cfg.data.decode_short_side or round(cfg.data.size * 8 / 7)
+    cfg, names, model, _ = load_checkpoint(checkpoint, device="cpu")
     sample = build_dataset(cfg, "test", entries=[ListEntry(video, 0)])[0]
     if sample["clip"] is None:
         raise CliError(sample["bad"][0][1])
@@ -283,8 +270,9 @@ def _checkpoint_clip(checkpoint: str, video: str):
 
 def cmd_analyze_gst_channels(args) -> int:
     from .analysis.gst_channels import write_channel_report
+    from .engine.inference import load_checkpoint
 
-    _, _, model = _checkpoint_model(args.checkpoint)
+    _, _, model, _ = load_checkpoint(args.checkpoint, device="cpu")
     try:
         paths = write_channel_report(model, args.out)
     except ValueError as e:

@@ -2,6 +2,7 @@ import csv
 import json
 
 import pytest
+import torch
 
 from actionrec.cli import main
 from actionrec.engine.train import train
@@ -41,7 +42,15 @@ def test_bench_rows_and_baseline(capsys):
     for r in rows.values():
         assert {"model", "latency_s", "videos_per_s", "macs"} <= set(r) and r["latency_s"] > 0
         assert r["videos_per_s"] == pytest.approx(1 / r["latency_s"])
-    assert rows["tsn-resnet50 (baseline)"]["ratio_to_tsn_r50"] == 1.0
+    from actionrec.analysis.flops import count_macs
+    from actionrec.models.registry import build_model
+
+    stm = build_model("stm", num_classes=174, num_frames=4, backbone="resnet18")
+    tsn = build_model("tsn", num_classes=174, num_frames=4)
+    expected = count_macs(stm, torch.zeros(1, 4, 3, 64, 64)) / count_macs(tsn, torch.zeros(1, 4, 3, 64, 64))
+    assert rows["stm"]["macs_ratio_to_tsn_r50"] == pytest.approx(expected)
+    base = rows["tsn-resnet50 (baseline)"]["latency_s"]
+    assert rows["gst"]["ratio_to_tsn_r50"] == pytest.approx(rows["gst"]["latency_s"] / base)
 
 
 def test_export_checkpoint(capsys, trained_gst, tmp_path):

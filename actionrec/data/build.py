@@ -56,8 +56,12 @@ def build_transform(cfg: Config, *, train: bool, crops: int = 1):
 def build_dataset(cfg: Config, split: str, *, entries: list[ListEntry] | None = None,
                   clips: int = 1, crops: int = 1) -> ClipDataset:
     """``split``: train (random sampling and augmentation, bad videos replaced), val or test
-    (``clips`` x ``crops`` views, bad videos skipped and reported)."""
+    (``clips`` x ``crops`` views, bad videos skipped and reported). ``entries`` given directly
+    (arbitrary files to predict or analyse, paths as they are) are decoded straight to the
+    transform's short side unless ``data.decode_short_side`` says otherwise: HD videos then never
+    go through full-size RGB conversion."""
     train = split == "train"
+    decode_short_side = cfg.data.decode_short_side
     if entries is None:
         list_file = {"train": cfg.data.train_list, "val": cfg.data.val_list,
                      "test": cfg.data.test_list or cfg.data.val_list}[split]
@@ -67,6 +71,7 @@ def build_dataset(cfg: Config, split: str, *, entries: list[ListEntry] | None = 
         root = cfg.data.root or None
     else:
         root = None
+        decode_short_side = decode_short_side or cfg.data.short_side or round(cfg.data.size * 8 / 7)
     if cfg.data.kind == "features":
         return FeatureDataset(entries, root, build_sampler(cfg, train=train, num_clips=clips),
                               train=train, seed=cfg.train.seed,
@@ -76,7 +81,7 @@ def build_dataset(cfg: Config, split: str, *, entries: list[ListEntry] | None = 
                        kind=cfg.data.kind, seed=cfg.train.seed,
                        on_error="replace" if train else "skip",
                        frame_template=cfg.data.frame_template,
-                       decode_short_side=cfg.data.decode_short_side)
+                       decode_short_side=decode_short_side)
 
 
 def build_loader(cfg: Config, dataset: ClipDataset, *, batch_size: int, shuffle: bool,

@@ -131,10 +131,6 @@ class ClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.entries)
 
-    @property
-    def labels(self) -> list[int]:
-        return [e.label for e in self.entries]
-
     def path_of(self, index: int) -> str:
         path = self.entries[index].path
         return path if self.root is None else os.path.join(self.root, path)

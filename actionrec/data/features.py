@@ -9,34 +9,23 @@ evenly sampled features).
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from ..errors import VideoError
-from .datasets import ListEntry
+from .datasets import ClipDataset
 
 
-class FeatureDataset(Dataset):
-    """Same interface as ClipDataset: ``clip`` is ``(T, C)`` (train) or ``(V, T, C)`` (test)."""
+class FeatureDataset(ClipDataset):
+    """A ClipDataset whose entries are feature files: ``clip`` is ``(T, C)`` when training and
+    ``(V, T, C)`` for testing; unreadable files are replaced or skipped the same way."""
 
-    def __init__(self, entries: list[ListEntry], root: str | None, sampler, *, train: bool,
-                 seed: int = 0, on_error: str = "replace"):
-        if root is not None and not os.path.isdir(root):
-            raise FileNotFoundError(f"{root}: data root not found")
-        self.entries, self.root, self.sampler = list(entries), root, sampler
-        self.train, self.seed, self.on_error = train, seed, on_error
+    def __init__(self, entries, root, sampler, *, train: bool, seed: int = 0,
+                 on_error: str = "replace"):
+        super().__init__(entries, root, sampler, transform=None, train=train, kind="features",
+                         seed=seed, on_error=on_error)
 
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    def path_of(self, index: int) -> str:
-        path = self.entries[index].path
-        return path if self.root is None else os.path.join(self.root, path)
-
-    def load(self, index: int, rng: np.random.Generator) -> torch.Tensor:
+    def load(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor, int]:
         path = self.path_of(index)
         try:
             features = np.load(path, allow_pickle=False)
@@ -46,16 +35,4 @@ class FeatureDataset(Dataset):
             raise VideoError(f"{path}: expected a (frames, channels) array, got {features.shape}")
         idx = self.sampler(len(features), train=self.train, rng=rng)
         clip = torch.from_numpy(features[idx].astype(np.float32))  # (K, T, C)
-        return clip[0] if self.train else clip
-
-    def __getitem__(self, key) -> dict:
-        epoch, index = key if isinstance(key, tuple) else (0, key)
-        rng = np.random.default_rng([self.seed, epoch, index])
-        try:
-            return {"clip": self.load(index, rng), "label": self.entries[index].label,
-                    "index": index, "bad": []}
-        except VideoError as e:
-            if self.on_error != "skip":
-                raise
-            return {"clip": None, "label": self.entries[index].label, "index": index,
-                    "bad": [(self.path_of(index), str(e))]}
+        return (clip[0] if self.train else clip), self.entries[index].label

@@ -81,6 +81,7 @@ class VideoReader:
         self._table: tuple[list[int], dict[int, int], list[int]] | None = None
         self.frames_decoded = 0
         self._container = self._open()
+        self._fresh = True  # nothing decoded from this container yet: no need to reopen it
         stream = self._container.streams.video[0]
         ctx = stream.codec_context
         self._fps = float(stream.average_rate or stream.guessed_rate or 0.0)
@@ -118,8 +119,12 @@ class VideoReader:
         self.close()
 
     def _restart(self) -> None:
-        self._container.close()
-        self._container = self._open()
+        """Put the decoder at the first frame: reopen only if something was decoded already
+        (a reader used once per sample, as in a dataset, opens its file once)."""
+        if not self._fresh:
+            self._container.close()
+            self._container = self._open()
+        self._fresh = False
 
     # -- metadata --------------------------------------------------------------------------------
     @property

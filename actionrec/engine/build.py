@@ -14,7 +14,7 @@ from ..config import Config
 from ..data.build import build_sampler
 from ..errors import ActionrecError
 from ..models.pretrained import load_pretrained, read_weights
-from ..models.registry import MODELS, build_model, model_options
+from ..models.registry import build_model, model_options
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +39,6 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
 def model_from_config(cfg: Config, num_classes: int) -> nn.Module:
     m = cfg.model
-    if m.name not in MODELS:
-        raise ActionrecError(f"model.name: unknown model {m.name!r}; registered: "
-                             + ", ".join(sorted(MODELS)))
     common = {"backbone": m.backbone, "dropout": m.dropout, "partial_bn": m.partial_bn,
               "frozen_stages": m.frozen_stages}
     accepted = model_options(m.name)  # heads on feature sequences have no backbone

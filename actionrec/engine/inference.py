@@ -30,6 +30,16 @@ def load_model(cfg: Config, checkpoint: str | Path, num_classes: int):
     return model, device
 
 
+def load_checkpoint(checkpoint: str | Path, *, device: str | None = None):
+    """``(config, class names, model, device)`` from an actionrec checkpoint alone (the config and
+    class names are in its metadata); ``device`` overrides the stored ``train.device``."""
+    cfg, names = read_metadata(checkpoint)
+    if device is not None:
+        cfg.train.device = device
+    model, device = load_model(cfg, checkpoint, len(names))
+    return cfg, names, model, device
+
+
 def evaluate_checkpoint(cfg: Config, checkpoint: str | Path, *, out_dir: str | Path | None = None
                         ) -> tuple[dict, dict[str, Path]]:
     """Metrics of ``checkpoint`` on ``data.test_list`` (or ``val_list``) with the ``test`` views;
@@ -54,15 +64,11 @@ class Prediction:
     error: str | None = None
 
 
-def predict_videos(checkpoint: str | Path, videos: list[str], *, topk: int = 5,
-                   cfg: Config | None = None) -> list[Prediction]:
+def predict_videos(checkpoint: str | Path, videos: list[str], *, topk: int = 5
+                   ) -> list[Prediction]:
     """Top-k classes per video with the checkpoint's own config (views from ``cfg.test``).
     A file that cannot be read gets an ``error`` and the others are still predicted."""
-    stored_cfg, names = read_metadata(checkpoint)
-    cfg = cfg or stored_cfg
-    model, device = load_model(cfg, checkpoint, len(names))
-    if cfg.data.decode_short_side is None:  # let the decoder shrink HD videos
-        cfg.data.decode_short_side = cfg.data.short_side or round(cfg.data.size * 8 / 7)
+    cfg, names, model, device = load_checkpoint(checkpoint)
     dataset = build_dataset(cfg, "test", entries=[ListEntry(str(v), 0) for v in videos],
                             clips=cfg.test.clips, crops=cfg.test.crops)
     results = []

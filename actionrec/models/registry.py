@@ -38,14 +38,14 @@ MODELS = {
 
 def model_options(name: str) -> dict[str, object]:
     """Keyword options of a registered model with their defaults."""
+    if name not in MODELS:
+        raise ActionrecError(f"unknown model {name!r}; registered: {', '.join(sorted(MODELS))}")
     params = inspect.signature(MODELS[name]).parameters
     return {k: p.default for k, p in params.items()
             if k not in ("num_classes", "num_frames") and p.kind is not p.KEYWORD_ONLY}
 
 
 def build_model(name: str, *, num_classes: int, num_frames: int, **options) -> nn.Module:
-    if name not in MODELS:
-        raise ActionrecError(f"unknown model {name!r}; registered: {', '.join(sorted(MODELS))}")
     valid = model_options(name)
     unknown = sorted(set(options) - set(valid))
     if unknown:

@@ -76,10 +76,6 @@ class TemporalConv(nn.Module):
         self.channelwise = channelwise
         self.weight = nn.Parameter(tap_kernel(quarter_taps(channels), channelwise))
 
-    def reset_parameters(self) -> None:
-        with torch.no_grad():
-            self.weight.copy_(tap_kernel(quarter_taps(self.weight.shape[0]), self.channelwise))
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return temporal_conv(x, self.weight, self.num_frames)
 

@@ -18,6 +18,10 @@ def test_extract_then_train_a_head_on_features(trained_tsn, synth_small, tmp_pat
     name, frames, label = train_lines[0].split()
     feats = np.load(out / name)
     assert feats.shape == (4, 512) and int(frames) == 4 and np.isfinite(feats).all()
+    # an unreadable feature file is replaced during training, like a bad video
+    (out / "train/broken.npy").write_bytes(b"not an array")
+    with open(out / "train.txt", "a") as f:
+        f.write("train/broken.npy 4 0\n")
     # the Table 1 heads train on them with the same trainer
     for head in ("txb", "lstm"):
         cfg = tiny_config(synth_small, tmp_path / head, f"model.name={head}", "data.kind=features",
@@ -25,5 +29,6 @@ def test_extract_then_train_a_head_on_features(trained_tsn, synth_small, tmp_pat
                           f"data.label_map={synth_small / 'labels.txt'}",
                           "model.options.in_features=512", "train.epochs=2")
         result = train(cfg)
+        assert sum(r["bad_samples"] for r in result["history"]) >= 1
         metrics, _ = evaluate_checkpoint(cfg, result["work_dir"] / "best.safetensors")
         assert metrics["num_videos"] == 10 and 0 <= metrics["top1"] <= 1
