@@ -181,18 +181,42 @@ def torch_randn(*shape):
     return torch.randn(*shape, generator=torch.Generator().manual_seed(0))
 
 
+INPUT_DEFAULTS = {"backbone": "resnet50", "frames": 8, "size": 224, "classes": 174}
+
+
+def _fill_input(args, like=None) -> None:
+    """Unset ``--backbone/--frames/--size/--classes`` from a paper row ``like``, else defaults."""
+    for key, default in INPUT_DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, getattr(like, key) if like else default)
+
+
 def cmd_flops(args) -> int:
     from .analysis.flops import count_macs, count_params
+    from .analysis.paper import rows_for
 
+    papers = rows_for(args.model)
+    _fill_input(args, papers[0] if papers else None)
     model, example = _build_for_analysis(args.model, args)
     params, macs = count_params(model), count_macs(model, example)
+    options = _model_options(args)
+    same = [r for r in papers if (r.backbone, r.frames, r.size, r.classes) ==
+            (args.backbone, args.frames, args.size, args.classes) and r.options == options]
     if args.json:
         print(json.dumps({"model": args.model, "params": params, "macs": macs,
-                          "frames": args.frames, "size": args.size, "classes": args.classes}))
-    else:
-        print(f"{args.model} ({args.backbone}, {args.frames} frames, {args.size}x{args.size}, "
-              f"{args.classes} classes): {params / 1e6:.2f} M params, {macs / 1e9:.2f} GMACs per "
-              "view (multiply-accumulates, the papers' FLOPs)")
+                          "frames": args.frames, "size": args.size, "classes": args.classes,
+                          "paper": [{"source": r.source, "params_m": r.params_m, "gmacs": r.gmacs}
+                                    for r in same]}))
+        return 0
+    print(f"{args.model} ({args.backbone}, {args.frames} frames, {args.size}x{args.size}, "
+          f"{args.classes} classes): {params / 1e6:.2f} M params, {macs / 1e9:.2f} GMACs per "
+          "view (multiply-accumulates, the papers' FLOPs)")
+    for r in same:
+        def cmp(paper, ours):
+            return "-" if paper is None else f"{paper:g} ({100 * (ours / paper - 1):+.1f} % ours)"
+
+        print(f"  paper, {r.source} ({r.label}): params {cmp(r.params_m, params / 1e6)}, "
+              f"GMACs {cmp(r.gmacs, macs / 1e9)}")
     return 0
 
 
@@ -202,19 +226,16 @@ def cmd_bench(args) -> int:
     from .analysis.benchmark import benchmark_models
     from .analysis.flops import count_macs
     from .models.base import to_channels_last
+    from .models.registry import build_model
 
+    _fill_input(args)
     device = torch.device(args.device)
     models, examples = {}, {}
     for name in args.models:
         models[name], examples[name] = _build_for_analysis(name, args)
-    if args.backbone == "resnet50" and "tsn" in models:
-        base = "tsn"
-    else:
-        from .models.registry import build_model
-
-        base = "tsn-resnet50 (baseline)"
-        models[base] = build_model("tsn", num_classes=args.classes, num_frames=args.frames)
-        examples[base] = torch_randn(1, args.frames, 3, args.size, args.size)
+    base = f"tsn-resnet50 {args.baseline_frames}f (baseline)"
+    models[base] = build_model("tsn", num_classes=args.classes, num_frames=args.baseline_frames)
+    examples[base] = torch_randn(1, args.baseline_frames, 3, args.size, args.size)
     macs = {name: count_macs(m, examples[name]) for name, m in models.items()}
     for name in models:
         models[name] = models[name].to(device)
@@ -411,10 +432,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr.set_defaults(func=cmd_predict)
 
     def model_args(parser):
-        parser.add_argument("--backbone", default="resnet50")
-        parser.add_argument("--frames", type=int, default=8)
-        parser.add_argument("--size", type=int, default=224)
-        parser.add_argument("--classes", type=int, default=174)
+        parser.add_argument("--backbone", help="default resnet50 (flops: the paper's)")
+        parser.add_argument("--frames", type=int, help="default 8 (flops: the paper's input)")
+        parser.add_argument("--size", type=int, help="default 224 (flops: the paper's)")
+        parser.add_argument("--classes", type=int, help="default 174 (flops: the paper's)")
         parser.add_argument("--opt", nargs="+", metavar="KEY=VALUE", help="model options")
 
     fl = sub.add_parser("flops", help="parameters and MACs per view of a model")
@@ -427,6 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("models", nargs="+", metavar="NAME")
     model_args(be)
     be.add_argument("--batch", type=int, default=4)
+    be.add_argument("--baseline-frames", type=int, default=8,
+                    help="frames of the TSN-ResNet50 baseline row (default 8, the papers' TSN)")
     be.add_argument("--rounds", type=int, default=3, help="measurement rounds, models in turns")
     be.add_argument("--layout", choices=["channels_last", "contiguous"], default="channels_last")
     be.add_argument("--device", default="cpu")

@@ -60,8 +60,9 @@ class DataConfig:
 class TrainConfig:
     epochs: int = 50
     batch_size: int = 8
+    optimizer: str = "sgd"  # sgd (momentum) | adam (MSTI-Net from scratch, Sec. 4.1)
     lr: float = 0.01
-    momentum: float = 0.9
+    momentum: float = 0.9  # sgd
     weight_decay: float = 5e-4
     schedule: str = "step"  # step | cosine
     lr_steps: list = field(default_factory=lambda: [30, 40])  # epochs, step schedule
@@ -103,6 +104,7 @@ class Config:
 CHOICES = {
     ("data", "kind"): ("video", "rawframes", "features"),
     ("data", "sampler"): ("segment", "snippet", "dense"),
+    ("train", "optimizer"): ("sgd", "adam"),
     ("train", "schedule"): ("step", "cosine"),
     ("train", "device"): ("auto", "cpu", "cuda"),
     ("test", "crops"): (1, 3, 10),

@@ -30,15 +30,25 @@ def test_flops_json_and_text(capsys):
     assert row["macs"] == pytest.approx(33.3e9, rel=0.01)
     code, out, _ = run(capsys, "flops", "gst", "--opt", "alpha=0.125")
     assert code == 0 and "19.62 M params" in out and "MACs" in out
+    assert "paper, GST Table 2 (GST alpha=1/8): params 19.7 (-0.4 % ours)" in out
+
+
+def test_flops_defaults_to_the_papers_input_and_prints_the_paper_beside(capsys):
+    code, out, _ = run(capsys, "flops", "msti", "--json")
+    row = json.loads(out)
+    assert code == 0 and (row["frames"], row["size"], row["classes"]) == (16, 224, 400)
+    assert row["paper"] == [{"source": "MSTI-Net Table 3", "params_m": 16.4, "gmacs": 46.3}]
+    assert row["params"] / 1e6 == pytest.approx(16.4, rel=0.1)
     code, _, err = run(capsys, "flops", "gst", "--opt", "gamma=1")
     assert code == 2 and "has no option gamma" in err
 
 
 def test_bench_rows_and_baseline(capsys):
     code, out, _ = run(capsys, "bench", "stm", "gst", "--backbone", "resnet18", "--frames", "4",
-                       "--size", "64", "--batch", "1", "--rounds", "1", "--json")
+                       "--size", "64", "--batch", "1", "--rounds", "1", "--baseline-frames", "4",
+                       "--json")
     rows = {r["model"]: r for r in json.loads(out)}
-    assert code == 0 and set(rows) == {"stm", "gst", "tsn-resnet50 (baseline)"}
+    assert code == 0 and set(rows) == {"stm", "gst", "tsn-resnet50 4f (baseline)"}
     for r in rows.values():
         assert {"model", "latency_s", "videos_per_s", "macs"} <= set(r) and r["latency_s"] > 0
         assert r["videos_per_s"] == pytest.approx(1 / r["latency_s"])
@@ -49,7 +59,7 @@ def test_bench_rows_and_baseline(capsys):
     tsn = build_model("tsn", num_classes=174, num_frames=4)
     expected = count_macs(stm, torch.zeros(1, 4, 3, 64, 64)) / count_macs(tsn, torch.zeros(1, 4, 3, 64, 64))
     assert rows["stm"]["macs_ratio_to_tsn_r50"] == pytest.approx(expected)
-    base = rows["tsn-resnet50 (baseline)"]["latency_s"]
+    base = rows["tsn-resnet50 4f (baseline)"]["latency_s"]
     assert rows["gst"]["ratio_to_tsn_r50"] == pytest.approx(rows["gst"]["latency_s"] / base)
 
 

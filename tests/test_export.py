@@ -6,11 +6,12 @@ from actionrec.models.registry import build_model
 from actionrec.models.temporal import TemporalConv
 
 
-@pytest.mark.parametrize("name", ["tsn", "tsm", "stm", "gst", "gst_large", "c3d", "p3d", "stnet"])
+@pytest.mark.parametrize("name", ["tsn", "tsm", "stm", "gst", "gst_large", "c3d", "p3d", "stnet", "msti"])
 def test_onnx_runtime_matches_pytorch(name, tmp_path):
     torch.manual_seed(0)
-    options = {"n": 2} if name == "stnet" else {}
-    model = build_model(name, num_classes=7, num_frames=4, backbone="resnet18", **options).eval()
+    options = {"stnet": {"n": 2}, "msti": {"backbone": "resnet26"}}.get(name, {})
+    options = {"backbone": "resnet18", **options}
+    model = build_model(name, num_classes=7, num_frames=4, **options).eval()
     frames = model.input_frames
     with torch.no_grad():  # non-trivial temporal kernels and BN statistics
         for module in model.modules():

@@ -1,4 +1,4 @@
-"""Training: SGD with warmup + step/cosine schedules, AMP, accumulation, clipping, resumable.
+"""Training: SGD (or Adam) with warmup + step/cosine schedules, AMP, accumulation, clipping, resumable.
 
 Reproducibility: every sample is seeded by ``(seed, epoch, index)`` and the shuffle order by
 ``(seed, epoch)``; the torch RNG (dropout) is saved in each checkpoint. In deterministic mode,
@@ -85,8 +85,9 @@ class Trainer:
         self.model = model_from_config(cfg, len(self.classes)).to(self.device)
         if t.channels_last:
             self.model = to_channels_last(self.model)
-        self.optimizer = torch.optim.SGD(parameter_groups(self.model, t.weight_decay), lr=t.lr,
-                                         momentum=t.momentum)
+        groups = parameter_groups(self.model, t.weight_decay)
+        self.optimizer = (torch.optim.SGD(groups, lr=t.lr, momentum=t.momentum)
+                          if t.optimizer == "sgd" else torch.optim.Adam(groups, lr=t.lr))
         self.steps_per_epoch = math.ceil(len(self.train_loader) / t.accumulate)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lr_factor(cfg, self.steps_per_epoch))

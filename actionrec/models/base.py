@@ -50,6 +50,13 @@ class VideoRecognizer(nn.Module):
         self.partial_bn = partial_bn
         self.frozen_stages = frozen_stages
 
+    def add_classifier(self, in_features: int, num_classes: int, dropout: float) -> None:
+        """``dropout`` and ``fc``, the weights N(0, 0.001) and bias 0 (TSN's head init)."""
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(in_features, num_classes)
+        nn.init.normal_(self.fc.weight, 0, 0.001)
+        nn.init.zeros_(self.fc.bias)
+
     def _frozen_modules(self) -> list[nn.Module]:
         b = self.backbone
         stages = [nn.ModuleList([b.conv1, b.bn1]), *b.stages]

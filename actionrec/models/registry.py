@@ -13,6 +13,7 @@ from torch import nn
 from ..errors import ActionrecError
 from .gst import C3D, GST, P3D, GSTLarge
 from .heads import gru_classifier, lstm_classifier, temporal_conv_classifier, txb_classifier
+from .msti import MSTINet
 from .stm import STM
 from .stnet import StNet
 from .tsm import TSM
@@ -28,6 +29,7 @@ MODELS = {
     "c3d": C3D,
     "p3d": P3D,
     "stnet": StNet,
+    "msti": MSTINet,
     # heads on extracted feature sequences (N, T, C): StNet Table 1
     "txb": txb_classifier,
     "temporal_conv": temporal_conv_classifier,

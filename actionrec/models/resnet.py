@@ -22,6 +22,7 @@ from torch import nn
 # depth -> (block kind, blocks per stage)
 DEPTHS = {
     18: ("basic", (2, 2, 2, 2)),
+    26: ("bottleneck", (2, 2, 2, 2)),  # not torchvision's: the small 3D nets' CPU configs
     34: ("basic", (3, 4, 6, 3)),
     50: ("bottleneck", (3, 4, 6, 3)),
     101: ("bottleneck", (3, 4, 23, 3)),
@@ -161,10 +162,15 @@ class ResNet(nn.Module):
         return x if self.fc is None else self.fc(x)
 
 
-def resnet(name_or_depth: str | int, **kwargs) -> ResNet:
-    """``resnet("resnet50")`` or ``resnet(50)``."""
+def parse_depth(name_or_depth: str | int) -> int:
+    """``"resnet50"`` or ``50`` -> 50."""
     text = str(name_or_depth).lower().removeprefix("resnet")
     if not text.isdigit() or int(text) not in DEPTHS:
         raise ValueError(f"unknown backbone {name_or_depth!r}; expected one of "
                          + ", ".join(f"resnet{d}" for d in DEPTHS))
-    return ResNet(int(text), **kwargs)
+    return int(text)
+
+
+def resnet(name_or_depth: str | int, **kwargs) -> ResNet:
+    """``resnet("resnet50")`` or ``resnet(50)``."""
+    return ResNet(parse_depth(name_or_depth), **kwargs)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from .base import VideoRecognizer
 from .resnet import BlockFactory, default_block, resnet
@@ -23,10 +22,7 @@ class TSN(VideoRecognizer):
         super().__init__(resnet(backbone, block=block), partial_bn=partial_bn,
                          frozen_stages=frozen_stages)
         self.num_frames = num_frames
-        self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(self.backbone.feat_dim, num_classes)
-        nn.init.normal_(self.fc.weight, 0, 0.001)
-        nn.init.zeros_(self.fc.bias)
+        self.add_classifier(self.backbone.feat_dim, num_classes, dropout)
         self.freeze()
 
     def frame_features(self, x: torch.Tensor) -> torch.Tensor:
