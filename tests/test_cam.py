@@ -67,7 +67,7 @@ def test_cam_of_a_trained_temporal_model_peaks_where_the_video_moves(tmp_path):
     generate(tmp_path / "synth", SynthSpec(videos=120, frames=16, size=size, seed=5, pairs=(0,)))
     cfg = load_config(REPO / "configs/demo/tsn_r18_synth.yaml", [
         "model.name=stm", f"data.root={tmp_path / 'synth'}", f"work_dir={tmp_path / 'stm'}",
-        "train.epochs=6", f"data.size={size}", f"data.short_side={size}",
+        "train.epochs=8", f"data.size={size}", f"data.short_side={size}",
         "data.scales=[1.0, 0.875]", "train.batch_size=8", "data.workers=0",
         "train.deterministic=true"])
     train(cfg)
@@ -76,7 +76,7 @@ def test_cam_of_a_trained_temporal_model_peaks_where_the_video_moves(tmp_path):
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     in_region, on_object = [], []
-    for k in range(12):
+    for k in range(24):
         label = k % 2  # move_right, move_left
         video = render_video(label, np.random.default_rng([99, k]), frames=frames, size=size)
         background = _Scene(np.random.default_rng([99, k]), size).background  # same draws
