@@ -166,11 +166,12 @@ def _model_options(args) -> dict:
     return parse_overrides(args.opt or [])
 
 
-def _build_for_analysis(name: str, args):
+def _build_for_analysis(name: str, args, options: dict | None = None):
     from .models.registry import build_model
 
+    options = _model_options(args) if options is None else options
     model = build_model(name, num_classes=args.classes, num_frames=args.frames,
-                        backbone=args.backbone, **_model_options(args))
+                        backbone=args.backbone, **options)
     example = torch_randn(1, model.input_frames, 3, args.size, args.size)
     return model, example
 
@@ -191,15 +192,19 @@ def _fill_input(args, like=None) -> None:
             setattr(args, key, getattr(like, key) if like else default)
 
 
+def _versus(paper: float | None, ours: float) -> str:
+    return "-" if paper is None else f"{paper:g} ({100 * (ours / paper - 1):+.1f} % ours)"
+
+
 def cmd_flops(args) -> int:
     from .analysis.flops import count_macs, count_params
     from .analysis.paper import rows_for
 
     papers = rows_for(args.model)
     _fill_input(args, papers[0] if papers else None)
-    model, example = _build_for_analysis(args.model, args)
-    params, macs = count_params(model), count_macs(model, example)
     options = _model_options(args)
+    model, example = _build_for_analysis(args.model, args, options)
+    params, macs = count_params(model), count_macs(model, example)
     same = [r for r in papers if (r.backbone, r.frames, r.size, r.classes) ==
             (args.backbone, args.frames, args.size, args.classes) and r.options == options]
     if args.json:
@@ -212,11 +217,8 @@ def cmd_flops(args) -> int:
           f"{args.classes} classes): {params / 1e6:.2f} M params, {macs / 1e9:.2f} GMACs per "
           "view (multiply-accumulates, the papers' FLOPs)")
     for r in same:
-        def cmp(paper, ours):
-            return "-" if paper is None else f"{paper:g} ({100 * (ours / paper - 1):+.1f} % ours)"
-
-        print(f"  paper, {r.source} ({r.label}): params {cmp(r.params_m, params / 1e6)}, "
-              f"GMACs {cmp(r.gmacs, macs / 1e9)}")
+        print(f"  paper, {r.source} ({r.label}): params {_versus(r.params_m, params / 1e6)}, "
+              f"GMACs {_versus(r.gmacs, macs / 1e9)}")
     return 0
 
 

@@ -35,7 +35,8 @@ def reversal_pairs(cfg: Config) -> list[tuple[int, int]] | None:
     return [tuple(p) for p in json.loads(meta.read_text())["reversal_pairs"]]
 
 
-def build_sampler(cfg: Config, *, train: bool, num_clips: int = 1):
+def build_sampler(cfg: Config, *, num_clips: int = 1):
+    """The configured sampler (training or test behaviour is chosen per call)."""
     t, d = cfg.model.num_frames, cfg.data
     if d.sampler == "segment":
         return SegmentSampler(t, num_clips=num_clips)
@@ -73,10 +74,10 @@ def build_dataset(cfg: Config, split: str, *, entries: list[ListEntry] | None = 
         root = None
         decode_short_side = decode_short_side or cfg.data.short_side or round(cfg.data.size * 8 / 7)
     if cfg.data.kind == "features":
-        return FeatureDataset(entries, root, build_sampler(cfg, train=train, num_clips=clips),
+        return FeatureDataset(entries, root, build_sampler(cfg, num_clips=clips),
                               train=train, seed=cfg.train.seed,
                               on_error="replace" if train else "skip")
-    return ClipDataset(entries, root, build_sampler(cfg, train=train, num_clips=clips),
+    return ClipDataset(entries, root, build_sampler(cfg, num_clips=clips),
                        build_transform(cfg, train=train, crops=crops), train=train,
                        kind=cfg.data.kind, seed=cfg.train.seed,
                        on_error="replace" if train else "skip",

@@ -45,7 +45,7 @@ def model_from_config(cfg: Config, num_classes: int) -> nn.Module:
     common = {k: v for k, v in common.items() if k in accepted}
     model = build_model(m.name, num_classes=num_classes, num_frames=m.num_frames,
                         **common, **m.options)
-    frames = build_sampler(cfg, train=False).frames_per_clip
+    frames = build_sampler(cfg).frames_per_clip
     if frames != model.input_frames:
         raise ActionrecError(
             f"the {cfg.data.sampler} sampler gives {frames} frames per clip but model "

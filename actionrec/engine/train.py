@@ -179,9 +179,10 @@ class Trainer:
             with autocast(self.device, self.amp):
                 logits = self.model(clip)
                 loss = nn.functional.cross_entropy(logits.float(), label)
-            if not torch.isfinite(loss):
+            loss_value = loss.item()  # read once for the check, the running mean and the log
+            if not math.isfinite(loss_value):
                 raise TrainingDiverged(
-                    f"non-finite loss ({loss.item()}) at epoch {epoch + 1}, step {i + 1}; the last "
+                    f"non-finite loss ({loss_value}) at epoch {epoch + 1}, step {i + 1}; the last "
                     f"good checkpoint is {self.last_checkpoint or 'none (first epoch)'}")
             self.scaler.scale(loss / t.accumulate).backward()
             if (i + 1) % t.accumulate == 0 or i + 1 == micro:
@@ -193,7 +194,7 @@ class Trainer:
                 self.optimizer.zero_grad(set_to_none=True)
                 self.scheduler.step()
             n = len(label)
-            total_loss += loss.item() * n
+            total_loss += loss_value * n
             correct += (logits.argmax(1) == label).sum().item()
             seen += n
             rate = seen / (time.perf_counter() - start)
@@ -201,7 +202,7 @@ class Trainer:
             bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}",
                             lr=f"{lr:.2e}", clips_s=f"{rate:.1f}")
             if (i + 1) % t.log_every == 0:
-                self._log({"epoch": epoch + 1, "loss": loss.item(), "lr": lr, "clips_per_s": rate},
+                self._log({"epoch": epoch + 1, "loss": loss_value, "lr": lr, "clips_per_s": rate},
                           step=epoch * micro + i + 1, prefix="train/")
         return {"train_loss": total_loss / seen, "train_acc": correct / seen, "lr": lr,
                 "clips_per_s": seen / (time.perf_counter() - start),

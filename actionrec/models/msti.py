@@ -31,7 +31,8 @@ No code was published; these are our readings of what the paper leaves open:
    conv2_x's first block is a 1x1x1 conv with stride (2, 1, 1) on both paths, i.e. every second
    frame is kept before the block.
 5. The paper's 46.3 GMACs per 16x224x224 clip cannot come from Table 1's 8-frame stages: those
-   give 24.7 GMACs (full-resolution CAW convs: 27.8). Running every stage at 16 frames
+   give 24.7 GMACs (conv1 5.7, tubes 3.9, the rest 15.1); the CAW convs applied at full
+   resolution would add 22/38 of the tubes' 3.9, about 2.3. Running every stage at 16 frames
    (``temporal_stride=1``) gives 43.7 GMACs (-6 %), so the paper's count most likely omits the
    (2, 1, 1) stride; we keep Table 1's stride by default and print both (``actionrec flops``).
 
@@ -42,9 +43,11 @@ branch only (the other a single conv), ``ms_st`` both, ``msti`` both plus the CA
 Form (measured on CPU, ``benchmarks/conv_forms.py``): the network keeps clips as frames
 ``(N*T, C, H, W)`` like the 2D models; a 1x3x3 conv is a 2D conv on the frames and a 3x1x1 conv a
 2D conv with a (3, 1) kernel on the zero-copy view ``(N, C, T, H*W)``. Same arithmetic as Conv3d;
-at batch 1 PyTorch's Conv3d takes a slow path on the tube's channel-group slices (2-6x slower per
-conv), the 2D forms do not, and at batch 2 both are equal. Whole network, one 16x224x224 clip:
-0.30 s in this form vs 0.44 s with Conv3d layers. Only conv1 and the max-pool are 3D operators.
+at batch 1 PyTorch's Conv3d is 1.9-6.9x slower than these 2D forms at the tube's shapes, at batch
+2 they are equal. Whole network, one 16x224x224 clip: 0.30 s in this form vs 0.44 s with Conv3d
+layers. Only conv1 and the max-pool are 3D operators. (``temporal.temporal_conv``, the shared
+temporal conv of STM and TSM, stays a Conv3d: in those whole networks at batch 1 the 2D form was
+slower once the layout round trip is counted.)
 
 ``temporal_kernel=1`` makes every temporal extent (conv1, max-pool, temporal branch) 1: the
 spatial-only control of the learning test.
@@ -146,12 +149,18 @@ class SteppedConv(nn.Module):
         return outs
 
 
+def clip_average(x: torch.Tensor, num_frames: int) -> torch.Tensor:
+    """Global average over T, H, W of frames ``(N*T, C, H, W)`` -> ``(N, C)`` (Eq. 5)."""
+    return x.mean((2, 3)).unflatten(0, (-1, num_frames)).mean(1)
+
+
 class CrossScaleAttention(nn.Module):
     """The CAW blocks of one branch (Eq. 4-7): group ``i``'s own output is re-weighted channel-wise
     by ``sigmoid(W (W* GAP(own*_{i-1}) + W_own GAP(own_i) + W_other GAP(other_i)))``.
 
     The 1x1x1 convs act on pooled vectors (reading 2 of the module docstring: exact, since they are
-    linear); ``shared`` uses one set of weights for all groups (reading 3).
+    linear), which the tube computes once for both branches; ``shared`` uses one set of weights
+    for all groups (reading 3).
     """
 
     def __init__(self, channels: int, num_frames: int, scales: int = SCALES, shared: bool = True):
@@ -165,16 +174,14 @@ class CrossScaleAttention(nn.Module):
         self.own, self.other, self.fc = linears(sets), linears(sets), linears(sets)
         self.shared, self.num_frames = shared, num_frames
 
-    def pool(self, x: torch.Tensor) -> torch.Tensor:
-        """Global average over T, H, W of frames ``(N*T, C, H, W)`` -> ``(N, C)``."""
-        return x.mean((2, 3)).unflatten(0, (-1, self.num_frames)).mean(1)
-
-    def forward(self, own: list[torch.Tensor], other: list[torch.Tensor]) -> list[torch.Tensor]:
+    def forward(self, own: list[torch.Tensor], own_pooled: list[torch.Tensor],
+                other_pooled: list[torch.Tensor]) -> list[torch.Tensor]:
+        """``own``: the branch's group outputs; ``*_pooled``: the GAP of each group of this branch
+        and of the other one."""
         out, previous = [], None
-        for i, (x, y) in enumerate(zip(own, other, strict=True)):
+        for i, (x, pooled, other) in enumerate(zip(own, own_pooled, other_pooled, strict=True)):
             k = 0 if self.shared else i
-            pooled = self.pool(x)
-            u = self.own[k](pooled) + self.other[k](self.pool(y))
+            u = self.own[k](pooled) + self.other[k](other)
             if previous is not None:
                 u = u + self.previous[0 if self.shared else i - 1](previous)
             a = torch.sigmoid(self.fc[k](u))
@@ -196,6 +203,7 @@ class MSTITube(nn.Module):
         self.spatial = SteppedConv(channels, (1, 3, 3), num_frames, SCALES if spatial_ms else 1)
         self.temporal = SteppedConv(channels, (temporal_kernel, 1, 1), num_frames,
                                     SCALES if temporal_ms else 1)
+        self.num_frames = num_frames
         self.spatial_caw = self.temporal_caw = None
         if attention:
             width = channels // SCALES
@@ -205,7 +213,9 @@ class MSTITube(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s, t = self.spatial(x), self.temporal(x)
         if self.spatial_caw is not None:
-            s, t = self.spatial_caw(s, t), self.temporal_caw(t, s)
+            ps = [clip_average(g, self.num_frames) for g in s]
+            pt = [clip_average(g, self.num_frames) for g in t]
+            s, t = self.spatial_caw(s, ps, pt), self.temporal_caw(t, pt, ps)
         return torch.cat(s, 1) + torch.cat(t, 1)
 
 
@@ -253,11 +263,12 @@ class MSTINet(VideoRecognizer):
 
         def block(cls, inplanes, planes, stride, downsample, stage, index):
             if cls.expansion != MSTIBottleneck.expansion:
-                raise ValueError(f"MSTI-Net needs a bottleneck ResNet (50, 101, 152), got {backbone}")
-            if stage == 1 and index == 0:
-                return MSTIBottleneck(inplanes, planes, stride, downsample, num_frames=num_frames,
-                                      temporal_stride=temporal_stride, **tube)
-            return MSTIBottleneck(inplanes, planes, stride, downsample, num_frames=frames, **tube)
+                raise ValueError(f"MSTI-Net needs a bottleneck ResNet (26, 50, 101, 152), got "
+                                 f"{backbone}")
+            first = stage == 1 and index == 0  # conv2_x's first block: the temporal stride
+            return MSTIBottleneck(inplanes, planes, stride, downsample, **tube,
+                                  num_frames=num_frames if first else frames,
+                                  temporal_stride=temporal_stride if first else 1)
 
         trunk = resnet(backbone, block=block)
         for m in trunk.modules():  # each block starts as its shortcut (Goyal et al., 2017)

@@ -4,26 +4,18 @@ import pytest
 import torch
 
 from actionrec.analysis.flops import count_macs, count_params
+from actionrec.analysis.paper import build, rows_from
 from actionrec.models.gst import C3DConv, GSTConv, P3DConv
 from actionrec.models.pretrained import load_pretrained
 from actionrec.models.registry import build_model
 from actionrec.models.resnet import ResNet
 
-# GST Table 2 (ResNet-50, 174 classes, 8 frames): parameters in millions.
-PAPER_PARAMS = [
-    ("c3d", {"groups": 2}, 29.6),
-    ("gst_large", {"alpha": 0.25}, 29.6),
-    ("c2d", {}, 23.9),
-    ("gst", {"alpha": 0.5}, 23.9),
-    ("gst", {"alpha": 0.25}, 21.0),
-    ("gst", {"alpha": 0.125}, 19.7),
-]
 
-
-@pytest.mark.parametrize("name,options,params", PAPER_PARAMS)
-def test_table_2_params_within_1_percent(name, options, params):
-    model = build_model(name, num_classes=174, num_frames=8, **options)
-    assert count_params(model) / 1e6 == pytest.approx(params, rel=0.01)
+@pytest.mark.parametrize("row", rows_from("GST Table 2"), ids=lambda r: r.label)
+def test_table_2_params_within_1_percent(row):
+    """GST Table 2 (ResNet-50, 174 classes, 8 frames), rows in actionrec/analysis/paper.py."""
+    model, _ = build(row)
+    assert count_params(model) / 1e6 == pytest.approx(row.params_m, rel=0.01)
 
 
 def test_plain_readings_of_c3d_and_p3d():
@@ -33,11 +25,10 @@ def test_plain_readings_of_c3d_and_p3d():
     assert c3d == pytest.approx(46.50, abs=0.01) and p3d == pytest.approx(27.65, abs=0.01)
 
 
-@pytest.mark.parametrize("frames,gmacs", [(8, 29.5), (16, 59.0)])
-def test_table_3_macs_within_2_percent(frames, gmacs):
-    model = build_model("gst", num_classes=174, num_frames=frames)
-    macs = count_macs(model, torch.zeros(1, frames, 3, 224, 224)) / 1e9
-    assert macs == pytest.approx(gmacs, rel=0.02)
+@pytest.mark.parametrize("row", [r for r in rows_from("GST") if r.gmacs], ids=lambda r: r.label)
+def test_table_3_macs_within_2_percent(row):
+    model, clip = build(row)
+    assert count_macs(model, clip) / 1e9 == pytest.approx(row.gmacs, rel=0.02)
 
 
 def conv_params(module):

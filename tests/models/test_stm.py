@@ -2,31 +2,19 @@ import pytest
 import torch
 
 from actionrec.analysis.flops import count_macs, count_params
+from actionrec.analysis.paper import build, rows_from
 from actionrec.models.pretrained import load_pretrained
 from actionrec.models.registry import build_model
 from actionrec.models.resnet import ResNet
 from actionrec.models.stm import CMM, STMBottleneck, conv1x1_add
 
-# STM Tables 8-9 (Something-Something v1: 174 classes, 224x224): params (M), GMACs at 8 and 16
-# frames. TSN/TSM/STM from Table 9, the two CSTM-only rows from Table 8.
-PAPER = [
-    ("tsn", {}, 23.9, 32.9, 65.8),
-    ("tsm", {}, 23.9, 32.9, 65.8),
-    ("stm", {}, 24.0, 33.3, 66.5),
-    ("stm", {"modules": "cstm"}, 23.88, 32.93, None),
-    ("stm", {"modules": "cstm", "temporal_conv": "ordinary"}, 27.64, 40.59, None),
-]
 
-
-@pytest.mark.parametrize("name,options,params,macs8,macs16", PAPER)
-def test_paper_params_and_macs_within_1_percent(name, options, params, macs8, macs16):
-    model = build_model(name, num_classes=174, num_frames=8, **options)
-    assert count_params(model) / 1e6 == pytest.approx(params, rel=0.01)
-    assert count_macs(model, torch.zeros(1, 8, 3, 224, 224)) / 1e9 == pytest.approx(macs8, rel=0.01)
-    if macs16:
-        model16 = build_model(name, num_classes=174, num_frames=16, **options)
-        macs = count_macs(model16, torch.zeros(1, 16, 3, 224, 224)) / 1e9
-        assert macs == pytest.approx(macs16, rel=0.01)
+@pytest.mark.parametrize("row", rows_from("STM"), ids=lambda r: r.label)
+def test_paper_params_and_macs_within_1_percent(row):
+    """STM Tables 8-9 (Something-Something v1), rows in actionrec/analysis/paper.py."""
+    model, clip = build(row)
+    assert count_params(model) / 1e6 == pytest.approx(row.params_m, rel=0.01)
+    assert count_macs(model, clip) / 1e9 == pytest.approx(row.gmacs, rel=0.01)
 
 
 def reference_cmm(cmm, x, t):

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from actionrec.analysis.flops import count_macs, count_params
+from actionrec.analysis.paper import build, rows_from
 from actionrec.errors import ActionrecError
 from actionrec.models.heads import TemporalXception
 from actionrec.models.pretrained import load_pretrained
@@ -10,14 +11,13 @@ from actionrec.models.resnet import ResNet
 from actionrec.models.stnet import TemporalBlock
 
 
-@pytest.mark.parametrize("backbone,params,gmacs", [("resnet50", 33.16, 189.29),
-                                                   ("resnet101", 52.15, 310.50)])
-def test_paper_params_and_macs_within_1_percent(backbone, params, gmacs):
-    """Sec. 4: 400 classes, T=25 super-images of 15 channels at 256x256."""
-    model = build_model("stnet", num_classes=400, num_frames=25, backbone=backbone)
-    assert count_params(model) / 1e6 == pytest.approx(params, rel=0.01)
-    macs = count_macs(model, torch.zeros(1, 25 * 5, 3, 256, 256)) / 1e9
-    assert macs == pytest.approx(gmacs, rel=0.01)
+@pytest.mark.parametrize("row", rows_from("StNet"), ids=lambda r: r.label)
+def test_paper_params_and_macs_within_1_percent(row):
+    """Table 3: 400 classes, T=25 super-images of 15 channels at 256x256."""
+    model, clip = build(row)
+    assert clip.shape == (1, 25 * 5, 3, 256, 256)
+    assert count_params(model) / 1e6 == pytest.approx(row.params_m, rel=0.01)
+    assert count_macs(model, clip) / 1e9 == pytest.approx(row.gmacs, rel=0.01)
 
 
 @pytest.mark.parametrize("name,params", [("txb", 4.6), ("lstm", 10.9), ("gru", 8.3)])
