@@ -167,13 +167,19 @@ def _model_options(args) -> dict:
 
 
 def _build_for_analysis(name: str, args, options: dict | None = None):
-    from .models.registry import build_model
+    """The model and a random example input; a head on feature sequences (no ``backbone``
+    option, StNet Table 1) gets ``(1, frames, in_features)`` and ignores ``--backbone/--size``."""
+    from .models.registry import build_model, model_options
 
     options = _model_options(args) if options is None else options
+    defaults = model_options(name)
+    if "backbone" not in defaults:
+        model = build_model(name, num_classes=args.classes, num_frames=args.frames, **options)
+        return model, torch_randn(1, args.frames, options.get("in_features",
+                                                              defaults["in_features"]))
     model = build_model(name, num_classes=args.classes, num_frames=args.frames,
                         backbone=args.backbone, **options)
-    example = torch_randn(1, model.input_frames, 3, args.size, args.size)
-    return model, example
+    return model, torch_randn(1, model.input_frames, 3, args.size, args.size)
 
 
 def torch_randn(*shape):
@@ -199,26 +205,56 @@ def _versus(paper: float | None, ours: float) -> str:
 def cmd_flops(args) -> int:
     from .analysis.flops import count_macs, count_params
     from .analysis.paper import rows_for
+    from .models.registry import model_options
 
     papers = rows_for(args.model)
     _fill_input(args, papers[0] if papers else None)
     options = _model_options(args)
     model, example = _build_for_analysis(args.model, args, options)
     params, macs = count_params(model), count_macs(model, example)
+    defaults = model_options(args.model)
     same = [r for r in papers if (r.backbone, r.frames, r.size, r.classes) ==
-            (args.backbone, args.frames, args.size, args.classes) and r.options == options]
+            (args.backbone, args.frames, args.size, args.classes)
+            and {**defaults, **r.options} == {**defaults, **options}]
     if args.json:
         print(json.dumps({"model": args.model, "params": params, "macs": macs,
                           "frames": args.frames, "size": args.size, "classes": args.classes,
                           "paper": [{"source": r.source, "params_m": r.params_m, "gmacs": r.gmacs}
                                     for r in same]}))
         return 0
-    print(f"{args.model} ({args.backbone}, {args.frames} frames, {args.size}x{args.size}, "
-          f"{args.classes} classes): {params / 1e6:.2f} M params, {macs / 1e9:.2f} GMACs per "
-          "view (multiply-accumulates, the papers' FLOPs)")
+    shape = "x".join(map(str, example.shape[1:]))
+    print(f"{args.model} ({args.backbone or 'features'}, input {shape}, {args.classes} classes): "
+          f"{params / 1e6:.2f} M params, {macs / 1e9:.2f} GMACs per view (multiply-accumulates, "
+          "the papers' FLOPs)")
     for r in same:
         print(f"  paper, {r.source} ({r.label}): params {_versus(r.params_m, params / 1e6)}, "
               f"GMACs {_versus(r.gmacs, macs / 1e9)}")
+    return 0
+
+
+def cmd_tables(args) -> int:
+    from .analysis.paper import PAPER_ROWS, compare, render, rows_from
+
+    rows = rows_from(args.source) if args.source else PAPER_ROWS
+    if not rows:
+        sources = sorted({r.source for r in PAPER_ROWS})
+        raise ActionrecError(f"no paper rows from {args.source!r}; sources: {', '.join(sources)}")
+    results = compare(rows)
+    if args.json:
+        print(json.dumps([{"source": r["row"].source, "label": r["row"].label,
+                           "input": r["row"].describe_input(), "paper_params_m": r["row"].params_m,
+                           "params_m": r["params_m"], "paper_gmacs": r["row"].gmacs,
+                           "gmacs": r["gmacs"], "reading": r["row"].reading,
+                           "unbuilt": r["row"].unbuilt} for r in results], indent=2))
+    else:
+        print(render(results))
+    if args.markdown:
+        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.markdown).write_text(
+            "# Parameters and MACs: the papers' tables beside actionrec's models\n\n"
+            f"Written by `actionrec tables{' --source ' + repr(args.source) if args.source else ''}"
+            f" --markdown {args.markdown}`.\n\n{render(results, markdown=True)}\n")
+        print(f"\nwritten: {args.markdown}", file=sys.stderr)
     return 0
 
 
@@ -445,6 +481,12 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(fl)
     fl.add_argument("--json", action="store_true")
     fl.set_defaults(func=cmd_flops)
+
+    tb = sub.add_parser("tables", help="every params/FLOPs row of the papers beside our counts")
+    tb.add_argument("--source", help="only rows whose source starts with this, e.g. 'GST Table 2'")
+    tb.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
+    tb.add_argument("--json", action="store_true")
+    tb.set_defaults(func=cmd_tables)
 
     be = sub.add_parser("bench", help="inference latency of models, beside TSN-ResNet50")
     be.add_argument("models", nargs="+", metavar="NAME")

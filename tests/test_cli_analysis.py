@@ -4,6 +4,7 @@ import json
 import pytest
 import torch
 
+from actionrec.analysis.paper import rows_from
 from actionrec.cli import main
 from actionrec.engine.train import train
 from tests.conftest import tiny_config
@@ -41,6 +42,26 @@ def test_flops_defaults_to_the_papers_input_and_prints_the_paper_beside(capsys):
     assert row["params"] / 1e6 == pytest.approx(16.4, rel=0.1)
     code, _, err = run(capsys, "flops", "gst", "--opt", "gamma=1")
     assert code == 2 and "has no option gamma" in err
+
+
+def test_flops_of_a_feature_head_takes_a_feature_sequence(capsys):
+    code, out, _ = run(capsys, "flops", "lstm", "--opt", "in_features=1536")
+    assert code == 0 and "input 25x1536, 400 classes): 10.90 M params, 0.26 GMACs" in out
+    assert "paper, StNet Table 1 (LSTM): params 10.9 (+0.0 % ours)" in out
+
+
+def test_tables_terminal_markdown_and_unknown_source(capsys, tmp_path):
+    md = tmp_path / "tables.md"
+    code, out, _ = run(capsys, "tables", "--source", "StNet", "--markdown", md)
+    lines = [line for line in out.splitlines() if line.startswith("StNet Table")]
+    assert code == 0 and len(lines) == len(rows_from("StNet"))
+    r101 = next(line for line in lines if "StNet ResNet101" in line).split()
+    assert r101[-6:] == ["52.15", "52.15", "+0.0", "310.5", "310.48", "-0.0"]
+    assert "| StNet Table 3 | StNet ResNet101 | 25x15x256x256 | 52.15 | 52.15 | +0.0 | 310.5 | " \
+           "310.48 | -0.0 |  |" in md.read_text()
+    assert "not built: InceptionResNet-V2 backbone" in md.read_text()
+    code, _, err = run(capsys, "tables", "--source", "I3D")
+    assert code == 2 and "no paper rows from 'I3D'; sources: GST Table 1" in err
 
 
 def test_bench_rows_and_baseline(capsys):

@@ -11,20 +11,22 @@ from actionrec.models.resnet import ResNet
 from actionrec.models.stnet import TemporalBlock
 
 
-@pytest.mark.parametrize("row", rows_from("StNet"), ids=lambda r: r.label)
+@pytest.mark.parametrize("row", rows_from("StNet Table 3", checked=True), ids=lambda r: r.label)
 def test_paper_params_and_macs_within_1_percent(row):
     """Table 3: 400 classes, T=25 super-images of 15 channels at 256x256."""
-    model, clip = build(row)
+    with torch.device("meta"):  # counting needs shapes only
+        model, clip = build(row)
     assert clip.shape == (1, 25 * 5, 3, 256, 256)
     assert count_params(model) / 1e6 == pytest.approx(row.params_m, rel=0.01)
     assert count_macs(model, clip) / 1e9 == pytest.approx(row.gmacs, rel=0.01)
 
 
-@pytest.mark.parametrize("name,params", [("txb", 4.6), ("lstm", 10.9), ("gru", 8.3)])
-def test_table_1_heads_within_2_percent(name, params):
-    model = build_model(name, num_classes=400, num_frames=25, in_features=1536)
-    assert count_params(model) / 1e6 == pytest.approx(params, rel=0.02)
-    assert model(torch.randn(2, 25, 1536)).shape == (2, 400)
+@pytest.mark.parametrize("row", rows_from("StNet Table 1", checked=True), ids=lambda r: r.label)
+def test_table_1_heads_within_2_percent(row):
+    """TXB, LSTM, GRU on 25 x 1536-d features, 400 classes."""
+    model, features = build(row)
+    assert count_params(model) / 1e6 == pytest.approx(row.params_m, rel=0.02)
+    assert model(torch.randn(2, *features.shape[1:])).shape == (2, 400)
 
 
 def test_ordinary_temporal_conv_head_as_described():
