@@ -252,51 +252,101 @@ def cmd_tables(args) -> int:
         Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
         Path(args.markdown).write_text(
             "# Parameters and MACs: the papers' tables beside actionrec's models\n\n"
-            f"Written by `actionrec tables{' --source ' + repr(args.source) if args.source else ''}"
-            f" --markdown {args.markdown}`.\n\n{render(results, markdown=True)}\n")
+            f"Written by `{args.command_line}`.\n\n{render(results, markdown=True)}\n")
         print(f"\nwritten: {args.markdown}", file=sys.stderr)
     return 0
+
+
+def _bench_entries(args) -> list[tuple[str, str, object]]:
+    """(model, input, build) to time: the named models at ``--frames/--size/--backbone``; with
+    ``--all`` every registered model (or the named ones) at its paper input and at that common
+    input (feature heads: paper input only); last the TSN-ResNet50 baseline."""
+    from .analysis.paper import build, default_row
+    from .models.registry import MODELS, model_options
+
+    def common(name):
+        return lambda: _build_for_analysis(name, args)
+
+    def paper(row):
+        return lambda: build(row)
+
+    everything = [name for name in sorted(MODELS)  # tsn at the baseline's input is the baseline
+                  if name != "tsn" or (args.backbone, args.frames) != ("resnet50", args.baseline_frames)]
+    entries = []
+    for name in args.models or (everything if args.all else []):
+        row = default_row(name)
+        if args.all and row:
+            entries.append((name, f"paper {row.describe_input()} ({row.source})", paper(row)))
+        if "backbone" in model_options(name) or not args.all:
+            entries.append((name, f"{args.backbone} {args.frames}x{args.size}x{args.size}",
+                            common(name)))
+    baseline = argparse.Namespace(**{**vars(args), "frames": args.baseline_frames,
+                                     "backbone": "resnet50"})
+    entries.append((BASELINE, f"resnet50 {args.baseline_frames}x{args.size}x{args.size}",
+                    lambda: _build_for_analysis("tsn", baseline, {})))
+    return entries
+
+
+BASELINE = "tsn (baseline)"
 
 
 def cmd_bench(args) -> int:
     import torch
 
-    from .analysis.benchmark import benchmark_models
+    from .analysis.benchmark import benchmark_models, matmul_gflops
     from .analysis.flops import count_macs
+    from .analysis.report import markdown_table, text_table
     from .models.base import to_channels_last
-    from .models.registry import build_model
 
+    if not args.models and not args.all:
+        raise ActionrecError("bench: name models to time, or --all")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ActionrecError(f"--device {args.device}: no CUDA device on this machine")
     _fill_input(args)
     device = torch.device(args.device)
-    models, examples = {}, {}
-    for name in args.models:
-        models[name], examples[name] = _build_for_analysis(name, args)
-    base = f"tsn-resnet50 {args.baseline_frames}f (baseline)"
-    models[base] = build_model("tsn", num_classes=args.classes, num_frames=args.baseline_frames)
-    examples[base] = torch_randn(1, args.baseline_frames, 3, args.size, args.size)
-    macs = {name: count_macs(m, examples[name]) for name, m in models.items()}
-    for name in models:
-        models[name] = models[name].to(device)
+    entries = _bench_entries(args)
+    models, examples, macs = {}, {}, {}
+    for name, shape, make in entries:
+        key = (name, shape)
+        with torch.device("meta"):
+            macs[key] = count_macs(*make())
+        model, example = make()
+        model = model.to(device)
         if args.layout == "channels_last":
-            to_channels_last(models[name])
-        examples[name] = examples[name].expand(args.batch, *examples[name].shape[1:]).contiguous()
-        examples[name] = examples[name].to(device)
+            to_channels_last(model)
+        example = torch_randn(args.batch, *example.shape[1:])
+        models[key], examples[key] = model, example.to(device)
     seconds = benchmark_models(models, examples, device=device, rounds=args.rounds)
-    rows = [{"model": name, "latency_s": s, "videos_per_s": args.batch / s, "macs": macs[name],
-             "gflops_per_s": 2 * macs[name] * args.batch / s / 1e9,
-             "ratio_to_tsn_r50": s / seconds[base], "macs_ratio_to_tsn_r50": macs[name] / macs[base]}
-            for name, s in seconds.items()]
+    matmul = matmul_gflops(device=device)
+    base = next(key for key in models if key[0] == BASELINE)
+    rows = [{"model": name, "input": shape, "latency_s": s, "videos_per_s": args.batch / s,
+             "macs": macs[name, shape], "gflops_per_s": 2 * macs[name, shape] * args.batch / s / 1e9,
+             "ratio_to_tsn_r50": s / seconds[base],
+             "macs_ratio_to_tsn_r50": macs[name, shape] / macs[base]}
+            for (name, shape), s in seconds.items()]
+    machine = {"device": str(device), "threads": torch.get_num_threads(), "batch": args.batch,
+               "layout": args.layout, "matmul_gflops": matmul,
+               "name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps({"machine": machine, "rows": rows}, indent=2))
         return 0
-    print(f"inference, batch {args.batch}, {args.frames} frames, {args.size}x{args.size}, "
-          f"{args.layout}, device {device}, {torch.get_num_threads()} threads; MACs per view")
-    print(f"{'model':<26} {'latency s':>10} {'videos/s':>9} {'GMACs':>7} {'GFLOP/s':>8} "
-          f"{'x TSN-R50':>10} {'MACs x TSN':>11}")
-    for r in rows:
-        print(f"{r['model']:<26} {r['latency_s']:>10.3f} {r['videos_per_s']:>9.2f} "
-              f"{r['macs'] / 1e9:>7.2f} {r['gflops_per_s']:>8.1f} {r['ratio_to_tsn_r50']:>10.3f} "
-              f"{r['macs_ratio_to_tsn_r50']:>11.3f}")
+    headers = ["model", "input", "latency s", "videos/s", "GMACs", "GFLOP/s", "% matmul",
+               "x TSN-R50", "MACs x TSN"]
+    cells = [[r["model"], r["input"], f"{r['latency_s']:.4f}", f"{r['videos_per_s']:.2f}",
+              f"{r['macs'] / 1e9:.2f}", f"{r['gflops_per_s']:.1f}",
+              f"{100 * r['gflops_per_s'] / matmul:.0f}", f"{r['ratio_to_tsn_r50']:.3f}",
+              f"{r['macs_ratio_to_tsn_r50']:.3f}"] for r in rows]
+    legend = (f"inference, batch {args.batch}, {args.layout}, device {machine['name']} "
+              f"({device}), {machine['threads']} threads; fp32 matmul (2048^3) in this run: "
+              f"{matmul:.1f} GFLOP/s. GMACs: multiply-accumulates per view (the papers' FLOPs); "
+              "GFLOP/s = 2 x MACs x batch / latency; x TSN-R50 = latency / the baseline's.")
+    print(text_table(headers, cells) + "\n\n" + legend)
+    if args.markdown:
+        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.markdown).write_text(
+            f"# Inference speed\n\nWritten by `{args.command_line}`."
+            f"\n\n{markdown_table(headers, cells)}\n\n{legend}\n")
+        print(f"\nwritten: {args.markdown}", file=sys.stderr)
     return 0
 
 
@@ -489,7 +539,9 @@ def build_parser() -> argparse.ArgumentParser:
     tb.set_defaults(func=cmd_tables)
 
     be = sub.add_parser("bench", help="inference latency of models, beside TSN-ResNet50")
-    be.add_argument("models", nargs="+", metavar="NAME")
+    be.add_argument("models", nargs="*", metavar="NAME", help="default with --all: every model")
+    be.add_argument("--all", action="store_true",
+                    help="each model at its paper input and at the common input")
     model_args(be)
     be.add_argument("--batch", type=int, default=4)
     be.add_argument("--baseline-frames", type=int, default=8,
@@ -497,6 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--rounds", type=int, default=3, help="measurement rounds, models in turns")
     be.add_argument("--layout", choices=["channels_last", "contiguous"], default="channels_last")
     be.add_argument("--device", default="cpu")
+    be.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
     be.add_argument("--json", action="store_true")
     be.set_defaults(func=cmd_bench)
 
@@ -556,6 +609,7 @@ def main(argv: list[str] | None = None) -> int:
     tune_allocator()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    args.command_line = "actionrec " + " ".join(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
     except (ActionrecError, FileNotFoundError) as e:  # user errors: one line, no traceback

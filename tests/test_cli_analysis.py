@@ -1,5 +1,6 @@
 import csv
 import json
+import re
 
 import pytest
 import torch
@@ -68,11 +69,14 @@ def test_bench_rows_and_baseline(capsys):
     code, out, _ = run(capsys, "bench", "stm", "gst", "--backbone", "resnet18", "--frames", "4",
                        "--size", "64", "--batch", "1", "--rounds", "1", "--baseline-frames", "4",
                        "--json")
-    rows = {r["model"]: r for r in json.loads(out)}
-    assert code == 0 and set(rows) == {"stm", "gst", "tsn-resnet50 4f (baseline)"}
+    report = json.loads(out)
+    rows = {r["model"]: r for r in report["rows"]}
+    assert code == 0 and set(rows) == {"stm", "gst", "tsn (baseline)"}
+    assert rows["tsn (baseline)"]["input"] == "resnet50 4x64x64"
     for r in rows.values():
         assert {"model", "latency_s", "videos_per_s", "macs"} <= set(r) and r["latency_s"] > 0
         assert r["videos_per_s"] == pytest.approx(1 / r["latency_s"])
+    assert report["machine"]["matmul_gflops"] > 1
     from actionrec.analysis.flops import count_macs
     from actionrec.models.registry import build_model
 
@@ -80,8 +84,26 @@ def test_bench_rows_and_baseline(capsys):
     tsn = build_model("tsn", num_classes=174, num_frames=4)
     expected = count_macs(stm, torch.zeros(1, 4, 3, 64, 64)) / count_macs(tsn, torch.zeros(1, 4, 3, 64, 64))
     assert rows["stm"]["macs_ratio_to_tsn_r50"] == pytest.approx(expected)
-    base = rows["tsn-resnet50 4f (baseline)"]["latency_s"]
+    base = rows["tsn (baseline)"]["latency_s"]
     assert rows["gst"]["ratio_to_tsn_r50"] == pytest.approx(rows["gst"]["latency_s"] / base)
+
+
+def test_bench_all_times_paper_and_common_inputs_in_one_table(capsys, tmp_path):
+    md = tmp_path / "bench.md"
+    code, out, _ = run(capsys, "bench", "--all", "gst", "gru", "--frames", "2", "--size", "32",
+                       "--batch", "1", "--rounds", "1", "--markdown", md)
+    assert code == 0
+    inputs = [re.split(r"\s{2,}", line)[1] for line in out.splitlines()[2:6]]
+    assert inputs == ["paper 8x224x224 (GST Tables 2-3)", "resnet50 2x32x32",
+                      "paper 25 x 1536-d features (StNet Table 1)", "resnet50 8x32x32"]
+    gst_paper = out.splitlines()[2].split()
+    assert gst_paper[-5] == "29.00"  # GMACs of GST-R50 at 8x224 (Table 3: 29.5)
+    assert "fp32 matmul (2048^3) in this run" in out
+    text = md.read_text()
+    assert text.startswith("# Inference speed\n\nWritten by `actionrec bench --all gst gru")
+    assert "| gru | paper 25 x 1536-d features (StNet Table 1) |" in text
+    code, _, err = run(capsys, "bench")
+    assert code == 2 and "name models to time, or --all" in err
 
 
 def test_export_checkpoint(capsys, trained_gst, tmp_path):

@@ -170,6 +170,16 @@ def rows_for(model: str) -> list[PaperRow]:
     return [row for row in PAPER_ROWS if row.model == model and not row.part]
 
 
+def default_row(model: str) -> PaperRow | None:
+    """The first row of ``model`` built with its default options (its paper input), if any."""
+    from ..models.registry import model_options
+
+    defaults = model_options(model)
+    return next((row for row in rows_for(model)  # in_features is the input's width, not a variant
+                 if all(defaults[k] == v for k, v in row.options.items() if k != "in_features")),
+                None)
+
+
 def rows_from(paper: str, *, checked: bool = False) -> list[PaperRow]:
     """The rows whose source starts with ``paper`` (e.g. "STM", "GST Table 2"); ``checked``: only
     the rows we build and claim to match."""
