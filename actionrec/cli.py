@@ -258,7 +258,9 @@ def cmd_tables(args) -> int:
 
 
 def _bench_entries(args) -> list[tuple[str, str, object]]:
-    """(model, input, build) to time: the named models at ``--frames/--size/--backbone``; with
+    """(model, input, build) to time: the named models at ``--frames/--size/--backbone``
+    (``{shape}`` in the input is filled with the model's input shape: StNet takes N frames per
+    segment); with
     ``--all`` every registered model (or the named ones) at its paper input and at that common
     input (feature heads: paper input only); last the TSN-ResNet50 baseline."""
     from .analysis.paper import build, default_row
@@ -278,12 +280,10 @@ def _bench_entries(args) -> list[tuple[str, str, object]]:
         if args.all and row:
             entries.append((name, f"paper {row.describe_input()} ({row.source})", paper(row)))
         if "backbone" in model_options(name) or not args.all:
-            entries.append((name, f"{args.backbone} {args.frames}x{args.size}x{args.size}",
-                            common(name)))
+            entries.append((name, f"{args.backbone} {{shape}}", common(name)))
     baseline = argparse.Namespace(**{**vars(args), "frames": args.baseline_frames,
                                      "backbone": "resnet50"})
-    entries.append((BASELINE, f"resnet50 {args.baseline_frames}x{args.size}x{args.size}",
-                    lambda: _build_for_analysis("tsn", baseline, {})))
+    entries.append((BASELINE, "resnet50 {shape}", lambda: _build_for_analysis("tsn", baseline, {})))
     return entries
 
 
@@ -307,10 +307,10 @@ def cmd_bench(args) -> int:
     entries = _bench_entries(args)
     models, examples, macs = {}, {}, {}
     for name, shape, make in entries:
-        key = (name, shape)
+        model, example = make()
+        key = (name, shape.format(shape="x".join(map(str, example.shape[1:]))))
         with torch.device("meta"):
             macs[key] = count_macs(*make())
-        model, example = make()
         model = model.to(device)
         if args.layout == "channels_last":
             to_channels_last(model)
@@ -347,6 +347,26 @@ def cmd_bench(args) -> int:
             f"# Inference speed\n\nWritten by `{args.command_line}`."
             f"\n\n{markdown_table(headers, cells)}\n\n{legend}\n")
         print(f"\nwritten: {args.markdown}", file=sys.stderr)
+    return 0
+
+
+def cmd_diagnose(args) -> int:
+    from .analysis.report import text_table
+    from .analysis.temporal_order import diagnose, format_diagnosis
+
+    cfg = _config(args)
+    result = diagnose(cfg, args.checkpoint, seed=args.seed)
+    if args.json:
+        print(json.dumps({"num_videos": result["num_videos"], "skipped": result["skipped"],
+                          "orders": {order: {k: m[k] for k in ("top1", "pair_accuracy") if k in m}
+                                     for order, m in result["orders"].items()}}, indent=2))
+        return 0
+    print(f"{args.checkpoint}: {result['num_videos']} videos, {cfg.test.clips} clip(s) x "
+          f"{cfg.test.crops} crop(s); frames of every view in order, reversed, shuffled, and the "
+          "middle frame repeated")
+    print(text_table(*format_diagnosis(result)))
+    print("drop: accuracy lost against frames in order (points). A model that ignores frame order "
+          "loses nothing to reversal or shuffling.")
     return 0
 
 
@@ -435,38 +455,46 @@ def cmd_cam(args) -> int:
 
 
 # -- demo ------------------------------------------------------------------------------------------
-DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo" / "tsn_r18_synth.yaml"
 
 
 def cmd_demo(args) -> int:
-    from .config import load_config
     from .data.synthetic import SynthSpec, generate
-    from .engine.evaluate import format_metrics
-    from .engine.inference import evaluate_checkpoint
-    from .engine.train import train
+    from .demo import DEMO_FRAMES, DEMO_PAIRS, DEMO_SIZE, format_rows, plot_accuracies, train_recipes
 
     work = Path(args.work_dir)
     synth = work / "synth"
-    summary = generate(synth, SynthSpec(seed=args.seed))
+    summary = generate(synth, SynthSpec(videos=args.videos, frames=DEMO_FRAMES, size=DEMO_SIZE,
+                                        seed=args.seed, pairs=DEMO_PAIRS))
     print_synth_summary(synth, summary)
-    cfg = load_config(DEMO_CONFIG, [f"data.root={synth}", f"work_dir={work / 'tsn_r18'}",
-                                    f"train.seed={args.seed}", *(args.set or [])])
-    print(f"\ntraining {cfg.model.name}-{cfg.model.backbone} ({cfg.model.num_frames} frames, "
-          f"{cfg.data.size}x{cfg.data.size}) for {cfg.train.epochs} epochs ...", flush=True)
-    result = train(cfg)
-    metrics, paths = evaluate_checkpoint(cfg, result["work_dir"] / "best.safetensors")
-    print("\nvalidation set, best checkpoint (1 clip x 1 crop):")
-    print(format_metrics(metrics))
-    print("\nTSN averages per-frame scores, so it can tell the pairs apart but not the two "
-          "directions within a pair:\nits reversal-pair accuracy stays near chance (50 %).")
-    print(f"\ncheckpoint: {result['work_dir'] / 'best.safetensors'}")
-    print(f"logs:       {result['work_dir'] / 'log.jsonl'}, TensorBoard: {result['work_dir'] / 'tb'}")
-    print(f"plots:      {paths['confusion_png']}")
+    overrides = [f"train.seed={args.seed}", *([f"train.epochs={args.epochs}"] if args.epochs
+                                               else []), *(args.set or [])]
+    rows = train_recipes(args.models, synth, work, overrides,
+                         report=lambda text: print(text, flush=True))
+    plot = plot_accuracies(rows, work / "accuracy.png")
+    print("\nvalidation set, best checkpoint of each model (1 clip x 1 crop):")
+    print(format_rows(rows))
+    tsn = next((r for r in rows if r["model"].startswith("tsn-")), None)
+    if tsn:
+        print("\nTSN averages per-frame scores: it tells the pairs apart but not the two "
+              "directions within a pair, so its reversal-pair accuracy stays near chance (50 %).")
+        above = [r["model"] for r in rows if r is not tsn and r["pair"] >= tsn["pair"] + 0.1]
+        below = [r["model"] for r in rows if r is not tsn and r["model"] not in above]
+        print(f"at least 10 points above TSN on reversal pairs: {', '.join(above) or 'none'}"
+              + (f"; NOT: {', '.join(below)}" if below else ""))
+    print(f"\nplots:       {plot} (accuracies)")
+    for r in rows:
+        print(f"             {r['confusion_png']} ({r['model']} confusion)")
+    print(f"checkpoints: {work}/<model>/best.safetensors; logs: {work}/<model>/log.jsonl, "
+          f"TensorBoard: {work}/<model>/tb")
+    print(f"next:        actionrec diagnose {work}/stm/config.yaml --checkpoint "
+          f"{work}/stm/best.safetensors   (does a model use time?)")
     return 0
 
 
 # -- parser ----------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
+    from .demo import DEMO_MODELS, DEMO_VIDEOS, RECIPES
+
     p = argparse.ArgumentParser(prog="actionrec", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -553,6 +581,15 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--json", action="store_true")
     be.set_defaults(func=cmd_bench)
 
+    dg = sub.add_parser("diagnose", help="does a model use time? accuracy with frames in order, "
+                                          "reversed, shuffled, one frame repeated")
+    dg.add_argument("config", metavar="CONFIG")
+    dg.add_argument("--checkpoint", required=True)
+    dg.add_argument("--set", nargs="+", metavar="KEY=VALUE", help="override config keys")
+    dg.add_argument("--seed", type=int, default=0, help="seed of the shuffled orders")
+    dg.add_argument("--json", action="store_true")
+    dg.set_defaults(func=cmd_diagnose)
+
     ex = sub.add_parser("export", help="export a checkpoint to ONNX, checked with ONNX Runtime")
     ex.add_argument("checkpoint", metavar="CHECKPOINT")
     ex.add_argument("--out", required=True, help="output .onnx file")
@@ -598,7 +635,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the main job on the embedded synthetic dataset")
     demo.add_argument("--work-dir", default="work_dirs/demo")
     demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--set", nargs="+", metavar="KEY=VALUE", help="override demo config keys")
+    demo.add_argument("--models", nargs="+", default=list(DEMO_MODELS), choices=sorted(RECIPES),
+                      help="recipes of configs/demo/ to train, in turn (default: %(default)s)")
+    demo.add_argument("--videos", type=int, default=DEMO_VIDEOS,
+                      help="videos in the generated dataset (default: %(default)s)")
+    demo.add_argument("--epochs", type=int, help="override every recipe's epochs")
+    demo.add_argument("--set", nargs="+", metavar="KEY=VALUE", help="override recipe keys")
     demo.set_defaults(func=cmd_demo)
     return p
 

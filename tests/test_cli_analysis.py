@@ -72,7 +72,7 @@ def test_bench_rows_and_baseline(capsys):
     report = json.loads(out)
     rows = {r["model"]: r for r in report["rows"]}
     assert code == 0 and set(rows) == {"stm", "gst", "tsn (baseline)"}
-    assert rows["tsn (baseline)"]["input"] == "resnet50 4x64x64"
+    assert rows["tsn (baseline)"]["input"] == "resnet50 4x3x64x64"
     for r in rows.values():
         assert {"model", "latency_s", "videos_per_s", "macs"} <= set(r) and r["latency_s"] > 0
         assert r["videos_per_s"] == pytest.approx(1 / r["latency_s"])
@@ -94,8 +94,8 @@ def test_bench_all_times_paper_and_common_inputs_in_one_table(capsys, tmp_path):
                        "--batch", "1", "--rounds", "1", "--markdown", md)
     assert code == 0
     inputs = [re.split(r"\s{2,}", line)[1] for line in out.splitlines()[2:6]]
-    assert inputs == ["paper 8x224x224 (GST Tables 2-3)", "resnet50 2x32x32",
-                      "paper 25 x 1536-d features (StNet Table 1)", "resnet50 8x32x32"]
+    assert inputs == ["paper 8x224x224 (GST Tables 2-3)", "resnet50 2x3x32x32",
+                      "paper 25 x 1536-d features (StNet Table 1)", "resnet50 8x3x32x32"]
     gst_paper = out.splitlines()[2].split()
     assert gst_paper[-5] == "29.00"  # GMACs of GST-R50 at 8x224 (Table 3: 29.5)
     assert "fp32 matmul (2048^3) in this run" in out

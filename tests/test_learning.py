@@ -1,8 +1,12 @@
 """Each temporal model learns what it is for: on the synthetic reversal pairs (move, rotate) a
 short CPU run puts it far above TSN, which averages frames and is at chance there by design."""
 
+import functools
+import json
+
 import pytest
 
+from actionrec.cli import main
 from actionrec.config import load_config
 from actionrec.data.synthetic import SynthSpec, generate
 from actionrec.engine.inference import evaluate_checkpoint
@@ -17,6 +21,7 @@ def pairs_data(tmp_path_factory):
     return out
 
 
+@functools.cache  # a model trained for one test is reused by the next (diagnose)
 def reversal_pair_accuracy(name: str, out, *overrides: str) -> float:
     cfg = load_config(REPO / "configs/demo/tsn_r18_synth.yaml", [
         f"model.name={name}", f"data.root={out / 'synth'}", f"work_dir={out / name}",
@@ -43,6 +48,25 @@ OVERRIDES = {"stnet": ("model.options.n=2", "data.sampler=snippet", "data.snippe
 def test_temporal_model_beats_tsn_on_reversal_pairs(name, pairs_data, tsn_accuracy):
     accuracy = reversal_pair_accuracy(name, pairs_data, *OVERRIDES.get(name, ()))
     assert accuracy >= 0.7 and accuracy >= tsn_accuracy + 0.15, (name, accuracy, tsn_accuracy)
+
+
+@pytest.mark.slow
+def test_diagnose_shows_that_stm_uses_time_and_tsn_does_not(pairs_data, tsn_accuracy, capsys):
+    """``actionrec diagnose`` on the checkpoints above: reversing the frames turns each video into
+    its twin class for STM, and changes nothing for TSN."""
+    stm_accuracy = reversal_pair_accuracy("stm", pairs_data)
+    orders = {}
+    for name in ("tsn", "stm"):
+        work = pairs_data / name
+        assert main(["diagnose", str(work / "config.yaml"), "--checkpoint",
+                     str(work / "best.safetensors"), "--json"]) == 0
+        orders[name] = {order: m["pair_accuracy"] for order, m in
+                        json.loads(capsys.readouterr().out)["orders"].items()}
+    assert orders["tsn"]["in order"] == pytest.approx(tsn_accuracy)
+    assert orders["tsn"]["reversed"] == pytest.approx(orders["tsn"]["in order"])
+    assert orders["stm"]["in order"] == pytest.approx(stm_accuracy) and stm_accuracy >= 0.7
+    assert orders["stm"]["reversed"] <= 0.3  # far below chance: reversed = the twin class
+    assert orders["stm"]["in order"] - orders["stm"]["reversed"] >= 0.4
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,17 +51,23 @@ def score_views(model: nn.Module, clip: torch.Tensor, *, amp: bool = False) -> t
     return logits.float().softmax(-1).unflatten(0, (n, v)).mean(1)
 
 
+def readable_batches(loader, bad: list, *, desc: str = "eval") -> Iterator[dict]:
+    """The loader's batches that hold a clip; unreadable entries are logged and added to
+    ``bad`` as ``(path, reason)``."""
+    bad_log = BadSampleLog(log)
+    for batch in tqdm(loader, desc=desc, leave=False, disable=None):
+        bad_log.update(batch["bad"])
+        bad += batch["bad"]
+        if batch["clip"] is not None:
+            yield batch
+
+
 @torch.no_grad()
 def collect_scores(model: nn.Module, loader, device: torch.device, *, amp: bool = False,
                    desc: str = "eval") -> Scores:
     model.eval()
     scores, labels, indices, bad = [], [], [], []
-    bad_log = BadSampleLog(log)
-    for batch in tqdm(loader, desc=desc, leave=False, disable=None):
-        bad_log.update(batch["bad"])
-        bad += batch["bad"]
-        if batch["clip"] is None:
-            continue
+    for batch in readable_batches(loader, bad, desc=desc):
         scores.append(score_views(model, to_device(batch["clip"], device), amp=amp).cpu())
         labels.append(batch["label"])
         indices.append(batch["index"])

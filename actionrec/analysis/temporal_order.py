@@ -1,0 +1,81 @@
+"""Does a trained model use time? Its accuracy with the frames of every view in order, reversed,
+shuffled, and one (the middle) frame repeated: ``actionrec diagnose``.
+
+The check behind the GST paper's concern (Sec. 1, 4.6) that a model can score well on a dataset by
+scene and object cues alone. A model that averages per-frame evidence (TSN) scores every order of
+the same frames identically; only "single frame" can change it. A model of temporal order loses
+accuracy when the order goes; on the synthetic reversal pairs, reversing a video turns it into its
+twin class, so such a model drops far below chance on reversal-pair accuracy.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..config import Config
+from ..data.build import build_dataset, build_loader, class_names, reversal_pairs
+from ..engine.evaluate import compute_metrics, readable_batches, score_views, to_device
+from ..engine.inference import load_model
+from ..errors import ActionrecError
+
+ORDERS = ("in order", "reversed", "shuffled", "single frame")
+
+
+def reorder(clip: torch.Tensor, order: str, generator: torch.Generator) -> torch.Tensor:
+    """``clip`` (N, V, T, C, H, W) with the T frames of each view put in ``order``; "shuffled"
+    draws one permutation per view from ``generator``."""
+    n, v, t = clip.shape[:3]
+    if order == "in order":
+        return clip
+    if order == "reversed":
+        return clip.flip(2)
+    if order == "shuffled":
+        perm = torch.rand(n, v, t, generator=generator).argsort(-1)
+        return clip[torch.arange(n)[:, None, None], torch.arange(v)[None, :, None], perm]
+    if order == "single frame":
+        return clip[:, :, t // 2 : t // 2 + 1].expand_as(clip).contiguous()
+    raise ValueError(f"unknown frame order {order!r}; one of {ORDERS}")
+
+
+@torch.no_grad()
+def diagnose(cfg: Config, checkpoint: str, *, seed: int = 0) -> dict:
+    """Metrics per frame order on the config's test list (else val list) with its test views:
+    ``{"orders": {order: metrics}, "skipped": [(path, reason)]}``. Each batch is decoded once
+    and scored in every order."""
+    names = class_names(cfg)
+    model, device = load_model(cfg, checkpoint, len(names))
+    dataset = build_dataset(cfg, "test", clips=cfg.test.clips, crops=cfg.test.crops)
+    loader = build_loader(cfg, dataset, batch_size=cfg.test.batch_size, shuffle=False)
+    generator = torch.Generator().manual_seed(seed)
+    scores: dict[str, list[torch.Tensor]] = {order: [] for order in ORDERS}
+    labels, bad = [], []
+    for batch in readable_batches(loader, bad, desc="diagnose"):
+        for order in ORDERS:
+            clip = to_device(reorder(batch["clip"], order, generator), device)
+            scores[order].append(score_views(model, clip, amp=cfg.train.amp).cpu())
+        labels.append(batch["label"])
+    if not labels:
+        raise ActionrecError(f"diagnose: no readable video in the test list of {cfg.data.root}")
+    label_array = torch.cat(labels).numpy()
+    pairs = reversal_pairs(cfg)
+    orders = {order: compute_metrics(torch.cat(s).double().numpy(), label_array, names, pairs)
+              for order, s in scores.items()}
+    return {"orders": orders, "num_videos": len(label_array), "skipped": bad}
+
+
+def format_diagnosis(result: dict) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows: each order's accuracies and their drops from "in order" (percentage
+    points; negative: a gain)."""
+    keys = [("top1", "top-1")]
+    if "pair_accuracy" in result["orders"]["in order"]:
+        keys.append(("pair_accuracy", "reversal-pair"))
+    base = result["orders"]["in order"]
+    headers = ["frames"] + [h for _, label in keys for h in (f"{label} %", "drop")]
+    rows = []
+    for order, metrics in result["orders"].items():
+        cells = [order]
+        for key, _ in keys:
+            drop = 100 * (base[key] - metrics[key])
+            cells += [f"{100 * metrics[key]:.1f}", "-" if order == "in order" else f"{drop:.1f}"]
+        rows.append(cells)
+    return headers, rows
