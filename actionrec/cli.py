@@ -632,7 +632,8 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list the registered models and their options")
     models.set_defaults(func=cmd_models)
 
-    demo = sub.add_parser("demo", help="the main job on the embedded synthetic dataset")
+    demo = sub.add_parser("demo", help="TSN and the four models trained in turn on the generated "
+                                          "reversal pairs, compared (make demo)")
     demo.add_argument("--work-dir", default="work_dirs/demo")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--models", nargs="+", default=list(DEMO_MODELS), choices=sorted(RECIPES),
