@@ -249,20 +249,24 @@ def cmd_tables(args) -> int:
     else:
         print(render(results))
     if args.markdown:
-        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.markdown).write_text(
-            "# Parameters and MACs: the papers' tables beside actionrec's models\n\n"
-            f"Written by `{args.command_line}`.\n\n{render(results, markdown=True)}\n")
-        print(f"\nwritten: {args.markdown}", file=sys.stderr)
+        _write_markdown(args, "Parameters and MACs: the papers' tables beside actionrec's models",
+                        render(results, markdown=True))
     return 0
 
 
+def _write_markdown(args, title: str, body: str) -> None:
+    """``--markdown FILE``: the table under a title and the command line that wrote it."""
+    path = Path(args.markdown)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"# {title}\n\nWritten by `{args.command_line}`.\n\n{body}\n")
+    print(f"\nwritten: {path}", file=sys.stderr)
+
+
 def _bench_entries(args) -> list[tuple[str, str, object]]:
-    """(model, input, build) to time: the named models at ``--frames/--size/--backbone``
-    (``{shape}`` in the input is filled with the model's input shape: StNet takes N frames per
-    segment); with
+    """(model, input, build) to time: the named models at ``--frames/--size/--backbone``; with
     ``--all`` every registered model (or the named ones) at its paper input and at that common
-    input (feature heads: paper input only); last the TSN-ResNet50 baseline."""
+    input (feature heads: paper input only); last the TSN-ResNet50 baseline. ``{shape}`` in an
+    input is filled with the model's input shape (StNet takes N frames per segment)."""
     from .analysis.paper import build, default_row
     from .models.registry import MODELS, model_options
 
@@ -342,11 +346,7 @@ def cmd_bench(args) -> int:
               "GFLOP/s = 2 x MACs x batch / latency; x TSN-R50 = latency / the baseline's.")
     print(text_table(headers, cells) + "\n\n" + legend)
     if args.markdown:
-        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.markdown).write_text(
-            f"# Inference speed\n\nWritten by `{args.command_line}`."
-            f"\n\n{markdown_table(headers, cells)}\n\n{legend}\n")
-        print(f"\nwritten: {args.markdown}", file=sys.stderr)
+        _write_markdown(args, "Inference speed", f"{markdown_table(headers, cells)}\n\n{legend}")
     return 0
 
 

@@ -10,6 +10,7 @@ above their time-reversed twin class, 50 % by construction for any model that ig
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "demo"
@@ -20,7 +21,7 @@ DEMO_MODELS = ("tsn", "stm", "gst", "stnet", "msti")  # the baseline and the pap
 DEMO_VIDEOS, DEMO_FRAMES, DEMO_SIZE, DEMO_PAIRS = 480, 32, 32, (0, 1)
 
 
-def train_recipes(models: list[str], synth: Path, work: Path, overrides: list[str] = (),
+def train_recipes(models: list[str], synth: Path, work: Path, overrides: Sequence[str] = (),
                   *, report=print) -> list[dict]:
     """Train and evaluate each model's recipe on the dataset in ``synth``; one row per model.
     ``report`` gets the table so far after each model."""
