@@ -279,7 +279,7 @@ def _bench_entries(args) -> list[tuple[str, str, object]]:
     everything = [name for name in sorted(MODELS)  # tsn at the baseline's input is the baseline
                   if name != "tsn" or (args.backbone, args.frames) != ("resnet50", args.baseline_frames)]
     entries = []
-    for name in args.models or (everything if args.all else []):
+    for name in args.models or everything:  # cmd_bench: models named, or --all
         row = default_row(name)
         if args.all and row:
             entries.append((name, f"paper {row.describe_input()} ({row.source})", paper(row)))

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..models.registry import build_model
+from ..models.registry import build_model, model_options
+from .flops import count_macs, count_params
+from .report import markdown_table, text_table
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,6 @@ def _stnet_head(label, model, params_m, reading=""):
                     {"in_features": 1536}, input="25 x 1536-d features", reading=reading)
 
 
-K400 = {"classes": 400}
 NOT_OURS = "another method, not in actionrec"
 C3D_READING = "C3D inflates every 3x3 conv (Fig. 2); no reading reproduces 42.5M (gst.py)"
 P3D_READING = "P3D-A after every 3x3 conv, C_o -> C_o (Fig. 2); 29.4M not reproduced (gst.py)"
@@ -172,8 +173,6 @@ def rows_for(model: str) -> list[PaperRow]:
 
 def default_row(model: str) -> PaperRow | None:
     """The first row of ``model`` built with its default options (its paper input), if any."""
-    from ..models.registry import model_options
-
     defaults = model_options(model)
     return next((row for row in rows_for(model)  # in_features is the input's width, not a variant
                  if all(defaults[k] == v for k, v in row.options.items() if k != "in_features")),
@@ -207,8 +206,6 @@ def build(row: PaperRow, **options) -> tuple[nn.Module, torch.Tensor]:
 def compare(rows: list[PaperRow]) -> list[dict]:
     """Our parameter and MAC counts beside each row's (None where we do not build the row; MACs
     for whole models, not single blocks). Counted on the meta device: shapes only."""
-    from .flops import count_macs, count_params
-
     counted: dict[tuple, tuple[float, float | None]] = {}
     results = []
     for row in rows:
@@ -242,8 +239,6 @@ def _diff(paper: float | None, ours: float | None) -> str:
 
 def render(results: list[dict], *, markdown: bool = False) -> str:
     """The comparison as a terminal or Markdown table, with the notes as numbered footnotes."""
-    from .report import markdown_table, text_table
-
     notes: list[str] = []
     cells = []
     for r in results:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import torch
 
 from ..config import Config
-from ..data.build import build_dataset, build_loader, class_names, reversal_pairs
+from ..data.build import reversal_pairs
 from ..engine.evaluate import compute_metrics, readable_batches, score_views, to_device
-from ..engine.inference import load_model
+from ..engine.inference import test_setup
 from ..errors import ActionrecError
 
 ORDERS = ("in order", "reversed", "shuffled", "single frame")
@@ -30,8 +30,9 @@ def reorder(clip: torch.Tensor, order: str, generator: torch.Generator) -> torch
     if order == "reversed":
         return clip.flip(2)
     if order == "shuffled":
-        perm = torch.rand(n, v, t, generator=generator).argsort(-1)
-        return clip[torch.arange(n)[:, None, None], torch.arange(v)[None, :, None], perm]
+        perm = torch.rand(n, v, t, generator=generator).argsort(-1).to(clip.device)
+        n_index = torch.arange(n, device=clip.device)[:, None, None]
+        return clip[n_index, torch.arange(v, device=clip.device)[None, :, None], perm]
     if order == "single frame":
         return clip[:, :, t // 2 : t // 2 + 1].expand_as(clip).contiguous()
     raise ValueError(f"unknown frame order {order!r}; one of {ORDERS}")
@@ -42,17 +43,15 @@ def diagnose(cfg: Config, checkpoint: str, *, seed: int = 0) -> dict:
     """Metrics per frame order on the config's test list (else val list) with its test views:
     ``{"orders": {order: metrics}, "skipped": [(path, reason)]}``. Each batch is decoded once
     and scored in every order."""
-    names = class_names(cfg)
-    model, device = load_model(cfg, checkpoint, len(names))
-    dataset = build_dataset(cfg, "test", clips=cfg.test.clips, crops=cfg.test.crops)
-    loader = build_loader(cfg, dataset, batch_size=cfg.test.batch_size, shuffle=False)
+    names, model, device, loader = test_setup(cfg, checkpoint)
     generator = torch.Generator().manual_seed(seed)
     scores: dict[str, list[torch.Tensor]] = {order: [] for order in ORDERS}
     labels, bad = [], []
     for batch in readable_batches(loader, bad, desc="diagnose"):
+        clip = to_device(batch["clip"], device)  # moved once, reordered where it is
         for order in ORDERS:
-            clip = to_device(reorder(batch["clip"], order, generator), device)
-            scores[order].append(score_views(model, clip, amp=cfg.train.amp).cpu())
+            scores[order].append(score_views(model, reorder(clip, order, generator),
+                                             amp=cfg.train.amp).cpu())
         labels.append(batch["label"])
     if not labels:
         raise ActionrecError(f"diagnose: no readable video in the test list of {cfg.data.root}")

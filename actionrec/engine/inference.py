@@ -40,14 +40,21 @@ def load_checkpoint(checkpoint: str | Path, *, device: str | None = None):
     return cfg, names, model, device
 
 
-def evaluate_checkpoint(cfg: Config, checkpoint: str | Path, *, out_dir: str | Path | None = None
-                        ) -> tuple[dict, dict[str, Path]]:
-    """Metrics of ``checkpoint`` on ``data.test_list`` (or ``val_list``) with the ``test`` views;
-    reports (results.json, confusion CSV/PNG) go to ``out_dir`` (default: next to the checkpoint)."""
+def test_setup(cfg: Config, checkpoint: str | Path):
+    """``(class names, model, device, loader)``: the checkpoint in the config's model and the
+    loader of ``data.test_list`` (or ``val_list``) with the ``test`` views."""
     names = class_names(cfg)
     model, device = load_model(cfg, checkpoint, len(names))
     dataset = build_dataset(cfg, "test", clips=cfg.test.clips, crops=cfg.test.crops)
     loader = build_loader(cfg, dataset, batch_size=cfg.test.batch_size, shuffle=False)
+    return names, model, device, loader
+
+
+def evaluate_checkpoint(cfg: Config, checkpoint: str | Path, *, out_dir: str | Path | None = None
+                        ) -> tuple[dict, dict[str, Path]]:
+    """Metrics of ``checkpoint`` on ``data.test_list`` (or ``val_list``) with the ``test`` views;
+    reports (results.json, confusion CSV/PNG) go to ``out_dir`` (default: next to the checkpoint)."""
+    names, model, device, loader = test_setup(cfg, checkpoint)
     scores = collect_scores(model, loader, device, amp=cfg.train.amp, desc="test")
     metrics = compute_metrics(scores.scores, scores.labels, names, reversal_pairs(cfg))
     metrics["views"] = {"clips": cfg.test.clips, "crops": cfg.test.crops}
