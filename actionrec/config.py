@@ -16,11 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import ActionrecError
-
-
-class ConfigError(ActionrecError):
-    pass
+from .errors import ConfigError
 
 
 @dataclass

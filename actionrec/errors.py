@@ -1,8 +1,20 @@
-"""User-facing errors: the CLI prints these as one line (no traceback) and exits with status 2."""
+"""User-facing errors: the CLI prints these as one line (no traceback) and exits with status 2.
+
+Every error a user can cause is one of these, raised with a message that names the file, line,
+key or value at fault and what was expected.
+"""
 
 
 class ActionrecError(Exception):
     """Bad input from the user: a file, a line, a key or a value, named in the message."""
+
+
+class ConfigError(ActionrecError):
+    """A config file, key or value that is not valid; names the file and the dotted key."""
+
+
+class CliError(ActionrecError):
+    """A command-line usage error: a flag or argument that does not fit."""
 
 
 class VideoError(ActionrecError, RuntimeError):
@@ -11,3 +23,11 @@ class VideoError(ActionrecError, RuntimeError):
 
 class ListFormatError(ActionrecError, ValueError):
     """A list or label-map file that does not follow its format; names file and line."""
+
+
+class CheckpointError(ActionrecError):
+    """A weights/checkpoint file that is missing, unsafe, unreadable or does not fit the model."""
+
+
+class TrainingDiverged(ActionrecError):
+    """A non-finite loss: names the epoch, the step and the last good checkpoint."""

@@ -1,4 +1,4 @@
-"""``actionrec demo`` at a larger scale, for the record: every recipe of configs/demo/ on the
+"""``actionrec demo`` at a larger scale, for the record: every recipe of actionrec/configs/demo/ on the
 generated time-reversal-pair dataset, side by side.
 
     python benchmarks/synthetic_accuracy.py [--models tsn stm] [--videos 800] [--epochs 12]

@@ -87,6 +87,29 @@ def synth_small(tmp_path_factory) -> Path:
     return out
 
 
+def perturb_norms(model, seed: int = 0) -> None:
+    """Every BatchNorm's scale, shift and running statistics drawn at random (in place): with
+    the defaults, and zero-initialised last BNs, whole modules can add nothing to a test."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                for t, low, high in ((m.weight, 0.5, 1.5), (m.bias, -0.2, 0.2),
+                                     (m.running_mean, -0.2, 0.2), (m.running_var, 0.5, 1.5)):
+                    t.copy_(torch.empty(t.shape).uniform_(low, high, generator=g))
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    """``actionrec ARGV...`` in this process: (exit status, stdout, stderr)."""
+    from actionrec.cli import main
+
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 def tiny_config(synth: Path, work_dir: Path, *overrides: str):
     """TSN-R18, 4 frames of 32x32 on the small synthetic set: a 2-epoch run takes seconds."""
     from actionrec.config import load_config

@@ -14,7 +14,7 @@ def test_cam_command_for_tsn_and_stnet(capsys, trained_tsn, shared_data, synth_s
     assert main(["cam", str(trained_tsn), str(video), "--class", "nope", "--out",
                  str(tmp_path / "x.png")]) == 2
     assert "'nope' is not a class" in capsys.readouterr().err
-    train(tiny_config(synth_small, tmp_path / "stnet", "model.name=stnet", "model.options.n=2",
+    train(tiny_config(synth_small, tmp_path / "stnet", "model.name=stnet",
                       "data.sampler=snippet", "data.snippet_len=2", "train.epochs=1"))
     assert main(["cam", str(tmp_path / "stnet/best.safetensors"), str(video), "--class", "grow",
                  "--out", str(tmp_path / "stnet.png")]) == 0
@@ -65,7 +65,7 @@ def test_cam_of_a_trained_temporal_model_peaks_where_the_video_moves(tmp_path):
 
     size, canvas, frames = 96, 192, 8
     generate(tmp_path / "synth", SynthSpec(videos=120, frames=16, size=size, seed=5, pairs=(0,)))
-    cfg = load_config(REPO / "configs/demo/tsn_r18_synth.yaml", [
+    cfg = load_config(REPO / "actionrec/configs/demo/tsn_r18_synth.yaml", [
         "model.name=stm", f"data.root={tmp_path / 'synth'}", f"work_dir={tmp_path / 'stm'}",
         "train.epochs=8", f"data.size={size}", f"data.short_side={size}",
         "data.scales=[1.0, 0.875]", "train.batch_size=8", "data.workers=0",

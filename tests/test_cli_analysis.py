@@ -6,15 +6,8 @@ import pytest
 import torch
 
 from actionrec.analysis.paper import rows_from
-from actionrec.cli import main
 from actionrec.engine.train import train
-from tests.conftest import tiny_config
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.conftest import run, tiny_config
 
 
 @pytest.fixture(scope="module")

@@ -7,15 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from actionrec.cli import main
 from actionrec.data.synthetic import render_video, write_video
-from tests.conftest import SHARED_CLIPS, index_frames
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.conftest import SHARED_CLIPS, index_frames, run
 
 
 def test_console_script_help():

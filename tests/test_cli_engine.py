@@ -3,16 +3,9 @@ import json
 import pytest
 import torch
 
-from actionrec.cli import main
 from actionrec.engine.checkpoint import save_weights
 from actionrec.models.registry import build_model
-from tests.conftest import SHARED_CLIPS, tiny_config
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.conftest import SHARED_CLIPS, run, tiny_config
 
 
 @pytest.fixture

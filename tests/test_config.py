@@ -1,6 +1,7 @@
 import pytest
 
-from actionrec.config import ConfigError, dump_config, load_config
+from actionrec.config import dump_config, load_config
+from actionrec.errors import ConfigError
 
 
 def test_defaults_yaml_and_overrides(tmp_path):
@@ -48,7 +49,8 @@ def test_bad_files(tmp_path):
 def test_shipped_configs_load():
     from pathlib import Path
 
-    configs = sorted(Path(__file__).resolve().parents[1].glob("configs/**/*.yaml"))
+    repo = Path(__file__).resolve().parents[1]
+    configs = sorted([*repo.glob("configs/**/*.yaml"), *repo.glob("actionrec/configs/**/*.yaml")])
     assert configs
     for path in configs:
         load_config(path)

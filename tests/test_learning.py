@@ -23,7 +23,7 @@ def pairs_data(tmp_path_factory):
 
 @functools.cache  # a model trained for one test is reused by the next (diagnose)
 def reversal_pair_accuracy(name: str, out, *overrides: str) -> float:
-    cfg = load_config(REPO / "configs/demo/tsn_r18_synth.yaml", [
+    cfg = load_config(REPO / "actionrec/configs/demo/tsn_r18_synth.yaml", [
         f"model.name={name}", f"data.root={out / 'synth'}", f"work_dir={out / name}",
         "train.epochs=10", "data.size=32", "data.short_side=32", "data.scales=[1.0, 0.875]",
         "train.batch_size=8", "train.deterministic=true", "data.workers=0", *overrides])
@@ -40,7 +40,7 @@ def tsn_accuracy(pairs_data):
 
 
 # the 16-frame videos hold 8 super-images of 2 frames for StNet
-OVERRIDES = {"stnet": ("model.options.n=2", "data.sampler=snippet", "data.snippet_len=2")}
+OVERRIDES = {"stnet": ("data.sampler=snippet", "data.snippet_len=2")}
 
 
 @pytest.mark.slow
@@ -80,8 +80,9 @@ def direction_data(tmp_path_factory):
 
 @pytest.mark.slow
 def test_msti_beats_its_spatial_only_control_on_direction(direction_data):
-    """MSTI-R26 (the recipe of configs/demo/msti_r26_synth.yaml, on 16-frame videos) against the same network
-    with every temporal extent 1, on move_right vs move_left: only time tells them apart."""
+    """MSTI-R26 (the recipe of actionrec/configs/demo/msti_r26_synth.yaml, on 16-frame videos)
+    against the same network with every temporal extent 1, on move_right vs move_left: only time
+    tells them apart."""
     recipe = ("model.backbone=resnet26", "model.num_frames=8", "data.sampler=dense",
               "data.stride=2", "model.options.temporal_stride=1", "train.optimizer=adam",
               "train.lr=1e-3", "train.epochs=12")

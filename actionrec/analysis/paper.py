@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..models.registry import build_model, model_options
+from ..models.registry import build_with_input, get_spec
 from .flops import count_macs, count_params
 from .report import markdown_table, text_table
 
@@ -171,14 +171,6 @@ def rows_for(model: str) -> list[PaperRow]:
     return [row for row in PAPER_ROWS if row.model == model and not row.part]
 
 
-def default_row(model: str) -> PaperRow | None:
-    """The first row of ``model`` built with its default options (its paper input), if any."""
-    defaults = model_options(model)
-    return next((row for row in rows_for(model)  # in_features is the input's width, not a variant
-                 if all(defaults[k] == v for k, v in row.options.items() if k != "in_features")),
-                None)
-
-
 def rows_from(paper: str, *, checked: bool = False) -> list[PaperRow]:
     """The rows whose source starts with ``paper`` (e.g. "STM", "GST Table 2"); ``checked``: only
     the rows we build and claim to match."""
@@ -194,13 +186,44 @@ def build(row: PaperRow, **options) -> tuple[nn.Module, torch.Tensor]:
     """
     if row.model is None:
         raise ValueError(f"{row.source} {row.label}: not built ({row.unbuilt})")
-    options = {**row.options, **options}
-    if row.backbone is not None:
-        options["backbone"] = row.backbone
-    model = build_model(row.model, num_classes=row.classes, num_frames=row.frames, **options)
-    if row.backbone is None:  # a head on feature sequences
-        return model, torch.zeros(1, row.frames, options["in_features"])
-    return model, torch.zeros(1, model.input_frames, 3, row.size, row.size)
+    return build_with_input(row.model, classes=row.classes, frames=row.frames, size=row.size,
+                            backbone=row.backbone, options={**row.options, **options})
+
+
+def compare_model(name: str, *, backbone: str | None = None, frames: int | None = None,
+                  size: int | None = None, classes: int | None = None,
+                  options: dict | None = None) -> dict:
+    """Our params and MACs per view of one model (``actionrec flops``) beside the paper rows of
+    the same model, input and options. Unset input values are the model's paper input
+    (``ModelSpec.paper``); options start from the paper input's."""
+    spec = get_spec(name)
+    p = spec.paper
+    backbone = None if spec.input == "features" else backbone or p.backbone
+    frames, size, classes = frames or p.frames, size or p.size, classes or p.classes
+    options = {**p.options, **(options or {})}
+    model, example = build_with_input(name, classes=classes, frames=frames, size=size,
+                                      backbone=backbone, options=options)
+    same = [r for r in rows_for(name)
+            if (r.backbone, r.frames, r.size, r.classes) == (backbone, frames, size, classes)
+            and {**spec.defaults, **r.options} == {**spec.defaults, **options}]
+    return {"model": name, "backbone": backbone, "frames": frames, "size": size,
+            "classes": classes, "input": "x".join(map(str, example.shape[1:])),
+            "params": count_params(model), "macs": count_macs(model, example), "paper": same}
+
+
+def _versus(paper: float | None, ours: float) -> str:
+    return "-" if paper is None else f"{paper:g} ({100 * (ours / paper - 1):+.1f} % ours)"
+
+
+def format_comparison(result: dict) -> str:
+    """``compare_model``'s result as the lines ``actionrec flops`` prints."""
+    params, macs = result["params"], result["macs"]
+    lines = [f"{result['model']} ({result['backbone'] or 'features'}, input {result['input']}, "
+             f"{result['classes']} classes): {params / 1e6:.2f} M params, {macs / 1e9:.2f} GMACs "
+             "per view (multiply-accumulates, the papers' FLOPs)"]
+    lines += [f"  paper, {r.source} ({r.label}): params {_versus(r.params_m, params / 1e6)}, "
+              f"GMACs {_versus(r.gmacs, macs / 1e9)}" for r in result["paper"]]
+    return "\n".join(lines)
 
 
 def compare(rows: list[PaperRow]) -> list[dict]:

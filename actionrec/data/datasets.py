@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..errors import ListFormatError, VideoError
-from .sampling import Sampler as FrameSampler
+from .sampling import FrameSampler
 from .transforms import from_frames
 from .video import FrameFolderReader, VideoReader
 

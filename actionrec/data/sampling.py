@@ -106,4 +106,5 @@ class DenseSampler:
         return np.minimum(idx, num_frames - 1)
 
 
-Sampler = SegmentSampler | SnippetSampler | DenseSampler
+# what a dataset takes (not torch.utils.data.Sampler, which orders the samples)
+FrameSampler = SegmentSampler | SnippetSampler | DenseSampler

@@ -220,3 +220,15 @@ def generate(out: str | os.PathLike, spec: SynthSpec = SynthSpec(), *, workers: 
                "train": len(lists["train"]), "val": len(lists["val"])}
     (out / "synth.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def format_summary(out: str | os.PathLike, summary: dict) -> str:
+    """What ``generate`` wrote, in three lines (``actionrec data synth`` and the demo print it)."""
+    classes = summary["classes"]
+    return "\n".join([
+        f"synthetic reversal-pair dataset in {out}: {summary['videos']} h264 videos "
+        f"({summary['train']} train / {summary['val']} val), {summary['frames']} frames of "
+        f"{summary['size']}x{summary['size']}, seed {summary['seed']}",
+        f"  {len(classes)} classes in {len(summary['reversal_pairs'])} time-reversal pairs: "
+        + ", ".join(f"{classes[a]}/{classes[b]}" for a, b in summary["reversal_pairs"]),
+        f"  lists: {out}/train.txt, {out}/val.txt; label map: {out}/labels.txt"])

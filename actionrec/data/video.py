@@ -311,3 +311,21 @@ def open_clip_source(path: str | os.PathLike, **kwargs) -> VideoReader | FrameFo
 def probe(path: str | os.PathLike, **kwargs) -> VideoInfo:
     with open_clip_source(path, **kwargs) as reader:
         return reader.info
+
+
+def verify(path: str, kind: str = "video", *, num_frames: int | None = None,
+           template: str = "img_{:05d}.jpg") -> None:
+    """Decode every frame of a video (``kind`` video) or frame folder (rawframes); raises
+    VideoError with the reason if it is bad, also where a container promises more frames than
+    decode (a truncated file). ``actionrec data check`` runs it on each list entry."""
+    if kind == "rawframes":
+        with FrameFolderReader(path, template=template, num_frames=num_frames) as r:
+            for i in range(r.num_frames):
+                r.read([i])
+        return
+    with VideoReader(path) as r:
+        reported = r.reported_frames
+        decoded = r.count_decoded()
+        if reported is not None and decoded < reported:
+            raise VideoError(f"{path}: container reports {reported} frames but only {decoded} "
+                             "decode (truncated or damaged file)")

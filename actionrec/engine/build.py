@@ -12,9 +12,9 @@ from torch import nn
 
 from ..config import Config
 from ..data.build import build_sampler
-from ..errors import ActionrecError
+from ..errors import ActionrecError, ConfigError
 from ..models.pretrained import load_pretrained, read_weights
-from ..models.registry import build_model, model_options
+from ..models.registry import build_model, example_input, get_spec
 
 log = logging.getLogger(__name__)
 
@@ -37,20 +37,45 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         torch.backends.cudnn.benchmark = False
 
 
-def model_from_config(cfg: Config, num_classes: int) -> nn.Module:
+def config_options(cfg: Config) -> dict:
+    """The registry options of ``cfg.model``: its shared keys where the model takes them, its
+    ``options``, and for snippet models (StNet) ``n`` = ``data.snippet_len``, so that the frames
+    per super-image and the sampler's snippet length are one value."""
     m = cfg.model
-    common = {"backbone": m.backbone, "dropout": m.dropout, "partial_bn": m.partial_bn,
+    spec = get_spec(m.name)
+    shared = {"backbone": m.backbone, "dropout": m.dropout, "partial_bn": m.partial_bn,
               "frozen_stages": m.frozen_stages}
-    accepted = model_options(m.name)  # heads on feature sequences have no backbone
-    common = {k: v for k, v in common.items() if k in accepted}
+    options = {k: v for k, v in shared.items() if k in spec.options}
+    if spec.input == "snippets":
+        n = m.options.get("n", cfg.data.snippet_len)
+        if n != cfg.data.snippet_len:
+            raise ConfigError(f"model.options.n={n} differs from data.snippet_len="
+                              f"{cfg.data.snippet_len}: the frames per super-image are "
+                              "data.snippet_len; set that alone")
+        options["n"] = n
+    return {**options, **m.options}
+
+
+def config_example(cfg: Config, *, batch: int = 1, generator: torch.Generator | None = None
+                   ) -> torch.Tensor:
+    """``example_input`` of the config's model at ``model.num_frames`` and ``data.size``."""
+    return example_input(get_spec(cfg.model.name), frames=cfg.model.num_frames, size=cfg.data.size,
+                         batch=batch, options=config_options(cfg), generator=generator)
+
+
+def model_from_config(cfg: Config, num_classes: int) -> nn.Module:
+    """The registry model of ``cfg.model`` (``config_options``), checked against the sampler and
+    initialised from ``model.pretrained`` if set."""
+    m = cfg.model
+    spec = get_spec(m.name)
     model = build_model(m.name, num_classes=num_classes, num_frames=m.num_frames,
-                        **common, **m.options)
+                        **config_options(cfg))
     frames = build_sampler(cfg).frames_per_clip
     if frames != model.input_frames:
         raise ActionrecError(
             f"the {cfg.data.sampler} sampler gives {frames} frames per clip but model "
-            f"{m.name!r} takes {model.input_frames} (model.num_frames x frames per super-image); "
-            "for StNet set data.sampler=snippet and data.snippet_len to model.options.n")
+            f"{m.name!r} takes {model.input_frames} (model.num_frames x frames per super-image)"
+            + ("; for StNet set data.sampler=snippet" if spec.input == "snippets" else ""))
     if m.pretrained:
         load_initial_weights(model, m.pretrained)
     return model

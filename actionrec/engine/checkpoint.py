@@ -25,7 +25,8 @@ from safetensors.torch import save_file
 from torch import nn
 
 from ..config import Config, load_config
-from ..models.pretrained import CheckpointError, read_weights
+from ..errors import CheckpointError
+from ..models.pretrained import read_weights
 
 LATEST = "latest.json"
 BEST = "best.safetensors"

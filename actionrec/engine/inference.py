@@ -9,7 +9,7 @@ from pathlib import Path
 from ..config import Config
 from ..data.build import build_dataset, build_loader, class_names, reversal_pairs
 from ..data.datasets import ListEntry
-from ..errors import ActionrecError
+from ..errors import ActionrecError, VideoError
 from ..models.base import to_channels_last
 from .build import model_from_config, select_device
 from .checkpoint import load_weights, read_metadata
@@ -38,6 +38,16 @@ def load_checkpoint(checkpoint: str | Path, *, device: str | None = None):
         cfg.train.device = device
     model, device = load_model(cfg, checkpoint, len(names))
     return cfg, names, model, device
+
+
+def checkpoint_clip(checkpoint: str | Path, video: str | Path, *, device: str = "cpu"):
+    """``(config, class names, model, first test view of video)`` for the analyses of one video
+    (``cam``, ``analyze frame-predictions``); an unreadable video is a VideoError."""
+    cfg, names, model, _ = load_checkpoint(checkpoint, device=device)
+    sample = build_dataset(cfg, "test", entries=[ListEntry(str(video), 0)])[0]
+    if sample["clip"] is None:
+        raise VideoError(sample["bad"][0][1])
+    return cfg, names, model, sample["clip"][0]
 
 
 def test_setup(cfg: Config, checkpoint: str | Path):

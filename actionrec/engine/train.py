@@ -20,17 +20,13 @@ from tqdm import tqdm
 from ..config import Config, dump_config
 from ..data.build import build_dataset, build_loader, class_names, reversal_pairs
 from ..data.datasets import BadSampleLog
-from ..errors import ActionrecError
+from ..errors import ActionrecError, TrainingDiverged
 from ..models.base import to_channels_last
 from .build import model_from_config, seed_everything, select_device
 from .checkpoint import CheckpointManager, load_weights
 from .evaluate import autocast, collect_scores, compute_metrics, to_device
 
 log = logging.getLogger(__name__)
-
-
-class TrainingDiverged(ActionrecError):
-    pass
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -63,6 +59,9 @@ def lr_factor(cfg: Config, steps_per_epoch: int):
 
 
 class Trainer:
+    """One training run in ``cfg.work_dir``; a context manager that closes its loggers (the
+    JSONL log and TensorBoard, opened last in ``__init__``)."""
+
     def __init__(self, cfg: Config, *, resume: bool = False):
         self.cfg = cfg
         self.work_dir = Path(cfg.work_dir)
@@ -99,6 +98,20 @@ class Trainer:
         (self.work_dir / "config.yaml").write_text(dump_config(cfg))
         if resume:
             self._resume()
+        from torch.utils.tensorboard import SummaryWriter  # slow import: only when training
+
+        self.tb = SummaryWriter(str(self.work_dir / "tb"))
+        self.jsonl = open(self.work_dir / "log.jsonl", "a")  # closed by close()
+
+    def close(self) -> None:
+        self.tb.close()
+        self.jsonl.close()
+
+    def __enter__(self) -> Trainer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     # -- state -------------------------------------------------------------------------------------
     def _state(self, epoch: int) -> dict:
@@ -129,29 +142,23 @@ class Trainer:
 
     # -- loop ----------------------------------------------------------------------------------------
     def fit(self) -> dict:
-        from torch.utils.tensorboard import SummaryWriter
-
         t = self.cfg.train
         history = []
-        with SummaryWriter(str(self.work_dir / "tb")) as tb, \
-                open(self.work_dir / "log.jsonl", "a") as jsonl:
-            self.tb, self.jsonl = tb, jsonl
-            for epoch in range(self.start_epoch, t.epochs):
-                record = {"epoch": epoch + 1, **self.train_epoch(epoch)}
-                if self.val_loader is not None and ((epoch + 1) % t.eval_every == 0
-                                                    or epoch + 1 == t.epochs):
-                    record.update({f"val_{k}": v for k, v in self.validate().items()})
-                metric = record.get("val_top1", record["train_acc"])
-                is_best = metric > self.best
-                if is_best:
-                    self.best, self.best_epoch = metric, epoch + 1
-                self.last_checkpoint = self.checkpoints.save(
-                    epoch, self.model, self.cfg, self.classes, self._state(epoch), is_best=is_best)
-                self._log(record, step=(epoch + 1) * self.steps_per_epoch, prefix="epoch/")
-                history.append(record)
-                log.info("epoch %d/%d: %s", epoch + 1, t.epochs,
-                         ", ".join(f"{k}={v:.4g}" for k, v in record.items()
-                                   if isinstance(v, float)))
+        for epoch in range(self.start_epoch, t.epochs):
+            record = {"epoch": epoch + 1, **self.train_epoch(epoch)}
+            if self.val_loader is not None and ((epoch + 1) % t.eval_every == 0
+                                                or epoch + 1 == t.epochs):
+                record.update({f"val_{k}": v for k, v in self.validate().items()})
+            metric = record.get("val_top1", record["train_acc"])
+            is_best = metric > self.best
+            if is_best:
+                self.best, self.best_epoch = metric, epoch + 1
+            self.last_checkpoint = self.checkpoints.save(
+                epoch, self.model, self.cfg, self.classes, self._state(epoch), is_best=is_best)
+            self._log(record, step=(epoch + 1) * self.steps_per_epoch, prefix="epoch/")
+            history.append(record)
+            log.info("epoch %d/%d: %s", epoch + 1, t.epochs,
+                     ", ".join(f"{k}={v:.4g}" for k, v in record.items() if isinstance(v, float)))
         return {"history": history, "best": self.best, "best_epoch": self.best_epoch,
                 "checkpoint": self.last_checkpoint, "work_dir": self.work_dir}
 
@@ -216,4 +223,5 @@ class Trainer:
 
 
 def train(cfg: Config, *, resume: bool = False) -> dict:
-    return Trainer(cfg, resume=resume).fit()
+    with Trainer(cfg, resume=resume) as trainer:
+        return trainer.fit()

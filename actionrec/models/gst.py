@@ -111,42 +111,38 @@ class GroupedTSN(TSN):
     """TSN whose 3x3 convs are all replaced by ``make_conv(in, out, stride)``; ``load_pretrained``
     maps ImageNet 3x3 weights onto the replacements with their ``adapt_weight``."""
 
-    def __init__(self, make_conv, num_classes: int, num_frames: int, backbone: str,
-                 dropout: float, partial_bn: bool, frozen_stages: int):
-        def block(cls, inplanes, planes, stride, downsample, stage, index):
-            return cls(inplanes, planes, stride, downsample, conv3x3=make_conv)
-
-        super().__init__(num_classes, num_frames, backbone, dropout, partial_bn, frozen_stages,
-                         block=block)
+    def __init__(self, num_classes: int, num_frames: int, *, make_conv, **shared):
+        super().__init__(num_classes, num_frames, block=lambda slot: slot.build(conv3x3=make_conv),
+                         **shared)
 
 
 class GST(GroupedTSN):
     """GST network: every 3x3 conv a GST module (alpha temporal outputs, beta input split)."""
 
-    def __init__(self, num_classes: int, num_frames: int, backbone: str = "resnet50",
+    def __init__(self, num_classes: int, num_frames: int, *, backbone: str = "resnet50",
                  dropout: float = 0.3, partial_bn: bool = False, frozen_stages: int = 0,
                  alpha: float = 0.25, beta: float = 0.5):
         def make_conv(cin, cout, stride):
             return GSTConv(cin, cout, stride, num_frames, alpha=alpha, beta=beta)
 
-        super().__init__(make_conv, num_classes, num_frames, backbone, dropout, partial_bn,
-                         frozen_stages)
+        super().__init__(num_classes, num_frames, make_conv=make_conv, backbone=backbone,
+                         dropout=dropout, partial_bn=partial_bn, frozen_stages=frozen_stages)
 
 
 class GSTLarge(GST):
     """GST-Large (Fig. 3b): both paths see all input channels (beta = 1)."""
 
-    def __init__(self, num_classes: int, num_frames: int, backbone: str = "resnet50",
+    def __init__(self, num_classes: int, num_frames: int, *, backbone: str = "resnet50",
                  dropout: float = 0.3, partial_bn: bool = False, frozen_stages: int = 0,
                  alpha: float = 0.25):
-        super().__init__(num_classes, num_frames, backbone, dropout, partial_bn, frozen_stages,
-                         alpha=alpha, beta=1.0)
+        super().__init__(num_classes, num_frames, backbone=backbone, dropout=dropout,
+                         partial_bn=partial_bn, frozen_stages=frozen_stages, alpha=alpha, beta=1.0)
 
 
 class C3D(GroupedTSN):
     """C3D baseline of GST's Table 2: every 3x3 conv inflated to 3x3x3 (``groups`` 1 or 2)."""
 
-    def __init__(self, num_classes: int, num_frames: int, backbone: str = "resnet50",
+    def __init__(self, num_classes: int, num_frames: int, *, backbone: str = "resnet50",
                  dropout: float = 0.3, partial_bn: bool = False, frozen_stages: int = 0,
                  groups: int = 1):
         if groups not in (1, 2):
@@ -155,17 +151,17 @@ class C3D(GroupedTSN):
         def make_conv(cin, cout, stride):
             return C3DConv(cin, cout, stride, num_frames, groups=groups)
 
-        super().__init__(make_conv, num_classes, num_frames, backbone, dropout, partial_bn,
-                         frozen_stages)
+        super().__init__(num_classes, num_frames, make_conv=make_conv, backbone=backbone,
+                         dropout=dropout, partial_bn=partial_bn, frozen_stages=frozen_stages)
 
 
 class P3D(GroupedTSN):
     """P3D baseline of GST's Table 2: every 3x3 conv followed by a 3x1x1 temporal conv."""
 
-    def __init__(self, num_classes: int, num_frames: int, backbone: str = "resnet50",
+    def __init__(self, num_classes: int, num_frames: int, *, backbone: str = "resnet50",
                  dropout: float = 0.3, partial_bn: bool = False, frozen_stages: int = 0):
         def make_conv(cin, cout, stride):
             return P3DConv(cin, cout, stride, num_frames)
 
-        super().__init__(make_conv, num_classes, num_frames, backbone, dropout, partial_bn,
-                         frozen_stages)
+        super().__init__(num_classes, num_frames, make_conv=make_conv, backbone=backbone,
+                         dropout=dropout, partial_bn=partial_bn, frozen_stages=frozen_stages)

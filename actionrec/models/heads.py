@@ -99,7 +99,7 @@ class SequenceClassifier(nn.Module):
         return self.fc(self.dropout(self.head(x)))
 
 
-def txb_classifier(num_classes: int, num_frames: int, in_features: int = 2048,
+def txb_classifier(num_classes: int, num_frames: int, *, in_features: int = 2048,
                    dropout: float = 0.5, bn: bool = True, channelwise: bool = True,
                    temporalwise: bool = True, short: bool = True, long: bool = True
                    ) -> SequenceClassifier:
@@ -109,20 +109,20 @@ def txb_classifier(num_classes: int, num_frames: int, in_features: int = 2048,
     return SequenceClassifier(head, num_classes, num_frames, dropout)
 
 
-def temporal_conv_classifier(num_classes: int, num_frames: int, in_features: int = 2048,
+def temporal_conv_classifier(num_classes: int, num_frames: int, *, in_features: int = 2048,
                              dropout: float = 0.5) -> SequenceClassifier:
     """Two ordinary temporal Conv1d layers on feature sequences (StNet Table 1)."""
     return SequenceClassifier(TemporalConvHead(in_features), num_classes, num_frames, dropout)
 
 
-def lstm_classifier(num_classes: int, num_frames: int, in_features: int = 2048,
+def lstm_classifier(num_classes: int, num_frames: int, *, in_features: int = 2048,
                     dropout: float = 0.5) -> SequenceClassifier:
     """LSTM with 1024 hidden units on feature sequences (StNet Table 1)."""
     return SequenceClassifier(RecurrentHead(in_features, cell="lstm"), num_classes, num_frames,
                               dropout)
 
 
-def gru_classifier(num_classes: int, num_frames: int, in_features: int = 2048,
+def gru_classifier(num_classes: int, num_frames: int, *, in_features: int = 2048,
                    dropout: float = 0.5) -> SequenceClassifier:
     """GRU with 1024 hidden units on feature sequences (StNet Table 1)."""
     return SequenceClassifier(RecurrentHead(in_features, cell="gru"), num_classes, num_frames,

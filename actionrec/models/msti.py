@@ -251,7 +251,7 @@ class MSTIBottleneck(nn.Module):
 class MSTINet(VideoRecognizer):
     """MSTI-Net: 3D ResNet-50 of multi-scale spatial-temporal integration tubes."""
 
-    def __init__(self, num_classes: int, num_frames: int = 16, backbone: str = "resnet50",
+    def __init__(self, num_classes: int, num_frames: int = 16, *, backbone: str = "resnet50",
                  dropout: float = 0.5, partial_bn: bool = False, frozen_stages: int = 0,
                  variant: str = "msti", shared_caw: bool = True, temporal_stride: int = 2,
                  temporal_kernel: int = 3):
@@ -261,14 +261,13 @@ class MSTINet(VideoRecognizer):
         tube = {"variant": variant, "shared_caw": shared_caw, "temporal_kernel": temporal_kernel}
         frames = num_frames // temporal_stride  # from conv2_x on
 
-        def block(cls, inplanes, planes, stride, downsample, stage, index):
-            if cls.expansion != MSTIBottleneck.expansion:
+        def block(slot):
+            if slot.kind.expansion != MSTIBottleneck.expansion:
                 raise ValueError(f"MSTI-Net needs a bottleneck ResNet (26, 50, 101, 152), got "
                                  f"{backbone}")
-            first = stage == 1 and index == 0  # conv2_x's first block: the temporal stride
-            return MSTIBottleneck(inplanes, planes, stride, downsample, **tube,
-                                  num_frames=num_frames if first else frames,
-                                  temporal_stride=temporal_stride if first else 1)
+            first = slot.stage == 2 and slot.index == 0  # conv2_x's first: the temporal stride
+            return slot.build(MSTIBottleneck, **tube, num_frames=num_frames if first else frames,
+                              temporal_stride=temporal_stride if first else 1)
 
         trunk = resnet(backbone, block=block)
         for m in trunk.modules():  # each block starts as its shortcut (Goyal et al., 2017)
@@ -279,8 +278,8 @@ class MSTINet(VideoRecognizer):
                                    num_frames=num_frames)
         nn.init.kaiming_normal_(trunk.conv1.weight, mode="fan_out", nonlinearity="relu")
         trunk.maxpool = FramesMaxPool3d((k, 3, 3), (1, 2, 2), (k // 2, 1, 1), num_frames=num_frames)
-        super().__init__(trunk, partial_bn=partial_bn, frozen_stages=frozen_stages)
-        self.num_frames = num_frames
+        super().__init__(trunk, num_frames=num_frames, partial_bn=partial_bn,
+                         frozen_stages=frozen_stages)
         self.add_classifier(self.backbone.feat_dim, num_classes, dropout)
         self.freeze()
 

@@ -15,11 +15,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
-from ..errors import ActionrecError
-
-
-class CheckpointError(ActionrecError):
-    """A weights/checkpoint file that is missing, unsafe, unreadable or does not fit the model."""
+from ..errors import CheckpointError
 
 
 def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:

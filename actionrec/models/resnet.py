@@ -1,12 +1,17 @@
 """2D ResNet-18/34/50/101/152 (He et al., 2016) with torchvision's state-dict keys and shapes.
 
 The blocks take their 3x3 convolution as a factory and an optional parameter-free ``shift`` on the
-residual branch, and the network takes a whole-block factory, so that the video models can change
-exactly the part their paper changes while every ImageNet weight keeps its torchvision key:
+residual branch, and the network takes a block factory (``BlockSlot -> module``, one call per
+residual block), so that the video models can change exactly the part their paper changes while
+every ImageNet weight keeps its torchvision key:
 
-- TSM puts a temporal shift on the residual branch (``shift``),
-- GST replaces the bottleneck's 3x3 conv (``conv3x3``),
-- STM replaces the whole bottleneck (``block``).
+- TSM puts a temporal shift on the residual branch (``slot.build(shift=...)``),
+- GST replaces the bottleneck's 3x3 conv (``slot.build(conv3x3=...)``),
+- STM and MSTI-Net replace the whole bottleneck (``slot.build(OtherBlock, ...)``).
+
+"Stage" is the papers' numbering throughout actionrec (conv{s}_x / res{s}): stage 1 is the stem
+(conv1), stages 2..5 are torchvision's ``layer1``..``layer4``. A slot names both (``slot.stage``,
+``slot.layer``).
 
 The network works on frames: input ``(N*T, C, H, W)``. ``num_classes=0`` drops the fc layer so
 that ``forward`` returns pooled features (what the video heads consume).
@@ -15,11 +20,12 @@ that ``forward`` returns pooled features (what the video heads consume).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
-# depth -> (block kind, blocks per stage)
+# depth -> (block kind, blocks in layer1..layer4)
 DEPTHS = {
     18: ("basic", (2, 2, 2, 2)),
     26: ("bottleneck", (2, 2, 2, 2)),  # not torchvision's: the small 3D nets' CPU configs
@@ -94,13 +100,33 @@ class Bottleneck(nn.Module):
 
 BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
 
-# (block class, inplanes, planes, stride, downsample, stage 1..4, index in stage) -> block module
-BlockFactory = Callable[[type, int, int, int, "nn.Module | None", int, int], nn.Module]
+
+class BlockSlot(NamedTuple):
+    """The place of one residual block in the trunk: what a block factory is given."""
+
+    kind: type  # BasicBlock or Bottleneck: the block the depth calls for
+    inplanes: int
+    planes: int  # width of the block's middle; its output has planes * kind.expansion channels
+    stride: int  # 2 in the first block of layer2..layer4, else 1
+    downsample: nn.Module | None  # the projection shortcut of the first block of a layer
+    layer: int  # 1..4: torchvision's layer1..layer4
+    index: int  # position in the layer, 0 first
+
+    @property
+    def stage(self) -> int:
+        """The papers' stage number: conv{stage}_x, 2..5."""
+        return self.layer + 1
+
+    def build(self, cls: type | None = None, **kwargs) -> nn.Module:
+        """``cls`` (default: the standard block) at this slot, with ``kwargs`` of its own."""
+        return (cls or self.kind)(self.inplanes, self.planes, self.stride, self.downsample, **kwargs)
 
 
-def default_block(cls: type, inplanes: int, planes: int, stride: int,
-                  downsample: nn.Module | None, stage: int, index: int) -> nn.Module:
-    return cls(inplanes, planes, stride, downsample)
+BlockFactory = Callable[[BlockSlot], nn.Module]
+
+
+def default_block(slot: BlockSlot) -> nn.Module:
+    return slot.build()
 
 
 class ResNet(nn.Module):
@@ -111,7 +137,7 @@ class ResNet(nn.Module):
         super().__init__()
         if depth not in DEPTHS:
             raise ValueError(f"ResNet depth must be one of {sorted(DEPTHS)}, got {depth}")
-        kind, layers = DEPTHS[depth]
+        kind, counts = DEPTHS[depth]
         cls = BLOCKS[kind]
         self.depth = depth
         self.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
@@ -119,16 +145,17 @@ class ResNet(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
         inplanes = 64
-        for stage, (planes, blocks) in enumerate(zip(STAGE_WIDTHS, layers, strict=True), start=1):
-            stride = 1 if stage == 1 else 2
+        for layer, (planes, blocks) in enumerate(zip(STAGE_WIDTHS, counts, strict=True), start=1):
+            stride = 1 if layer == 1 else 2
             downsample = None
             if stride != 1 or inplanes != planes * cls.expansion:
                 downsample = nn.Sequential(conv1x1(inplanes, planes * cls.expansion, stride),
                                            nn.BatchNorm2d(planes * cls.expansion))
-            modules = [block(cls, inplanes, planes, stride, downsample, stage, 0)]
+            modules = [block(BlockSlot(cls, inplanes, planes, stride, downsample, layer, 0))]
             inplanes = planes * cls.expansion
-            modules += [block(cls, inplanes, planes, 1, None, stage, i) for i in range(1, blocks)]
-            setattr(self, f"layer{stage}", nn.Sequential(*modules))
+            modules += [block(BlockSlot(cls, inplanes, planes, 1, None, layer, i))
+                        for i in range(1, blocks)]
+            setattr(self, f"layer{layer}", nn.Sequential(*modules))
         self.feat_dim = inplanes
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(inplanes, num_classes) if num_classes else None
@@ -144,7 +171,8 @@ class ResNet(nn.Module):
                 nn.init.zeros_(m.bias)
 
     @property
-    def stages(self) -> list[nn.Module]:
+    def layers(self) -> list[nn.Module]:
+        """``layer1``..``layer4``: the papers' stages 2..5."""
         return [self.layer1, self.layer2, self.layer3, self.layer4]
 
     def stem(self, x: torch.Tensor) -> torch.Tensor:
@@ -153,7 +181,7 @@ class ResNet(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Feature map after layer4: ``(B, feat_dim, H/32, W/32)``."""
         x = self.stem(x)
-        for layer in self.stages:
+        for layer in self.layers:
             x = layer(x)
         return x
 

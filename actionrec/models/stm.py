@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .resnet import BasicBlock, Bottleneck, conv1x1, default_block
+from .resnet import BasicBlock, Bottleneck, conv1x1
 from .temporal import TemporalConv
 from .tsn import TSN
 
@@ -162,7 +162,7 @@ class STMBasicBlock(_STMMixin, BasicBlock):
 class STM(TSN):
     """STM network (Jiang et al., ICCV 2019): every ResNet block an STM block, averaged frame scores."""
 
-    def __init__(self, num_classes: int, num_frames: int, backbone: str = "resnet50",
+    def __init__(self, num_classes: int, num_frames: int, *, backbone: str = "resnet50",
                  dropout: float = 0.5, partial_bn: bool = False, frozen_stages: int = 0,
                  modules: str = "both", fusion: str = "sum", temporal_conv: str = "channelwise",
                  stages: list[int] | tuple[int, ...] = PAPER_STAGES, blocks: str = "all"):
@@ -177,11 +177,10 @@ class STM(TSN):
         options = dict(num_frames=num_frames, cstm=modules != "cmm", cmm=modules != "cstm",
                        fusion=fusion, channelwise=temporal_conv == "channelwise")
 
-        def block(cls, inplanes, planes, stride, downsample, stage, index):
-            if stage + 1 not in stages or (blocks == "first" and index > 0):
-                return default_block(cls, inplanes, planes, stride, downsample, stage, index)
-            stm = STMBottleneck if cls is Bottleneck else STMBasicBlock
-            return stm(inplanes, planes, stride, downsample, **options)
+        def block(slot):
+            if slot.stage not in stages or (blocks == "first" and slot.index > 0):
+                return slot.build()
+            return slot.build(STMBottleneck if slot.kind is Bottleneck else STMBasicBlock, **options)
 
-        super().__init__(num_classes, num_frames, backbone, dropout, partial_bn, frozen_stages,
-                         block=block)
+        super().__init__(num_classes, num_frames, backbone=backbone, dropout=dropout,
+                         partial_bn=partial_bn, frozen_stages=frozen_stages, block=block)

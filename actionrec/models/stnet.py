@@ -10,6 +10,11 @@
   code does, we add the block's input back (``x + ReLU(BN(conv(x)))``).
 - Head: the temporal Xception block over the T pooled features, max over T, fc (``head=txb``), or
   TSN's average of per-super-image scores (``head=avg``, Table 2's "no TXB" rows).
+- fc init: the paper gives none, so we take the authors' reference code's rather than TSN's
+  N(0, 0.001): weights U(-1/sqrt(C), 1/sqrt(C)) with C the backbone's pooled width (2048 on
+  ResNet-50, also for the TXB head's 1024 inputs), bias 0. The dropout before the fc is ours.
+- ``n``, the frames per super-image, is the data's snippet length: configs set it once, as
+  ``data.snippet_len`` (``engine/build.py`` passes it on).
 
 ``n=1, temporal_blocks=false, head=avg`` is TSN; Table 2's four rows are the combinations of
 ``n`` in (1, 5), ``temporal_blocks`` and ``head``. Counts (400 classes, T=25, 15x256x256):
@@ -48,25 +53,24 @@ class TemporalBlock(nn.Module):
 class StNet(VideoRecognizer):
     """StNet: super-images, temporal modeling blocks, temporal Xception head."""
 
-    def __init__(self, num_classes: int, num_frames: int, backbone: str = "resnet50",
+    def __init__(self, num_classes: int, num_frames: int, *, backbone: str = "resnet50",
                  dropout: float = 0.5, partial_bn: bool = False, frozen_stages: int = 0,
                  n: int = 5, temporal_blocks: bool = True, head: str = "txb"):
         if head not in ("txb", "avg"):
             raise ValueError(f"head must be txb or avg, got {head!r}")
         if n < 1:
             raise ValueError(f"n (frames per super-image) must be >= 1, got {n}")
-        super().__init__(resnet(backbone, in_channels=3 * n), partial_bn=partial_bn,
-                         frozen_stages=frozen_stages)
-        self.num_frames, self.n = num_frames, n
+        super().__init__(resnet(backbone, in_channels=3 * n), num_frames=num_frames,
+                         partial_bn=partial_bn, frozen_stages=frozen_stages)
+        self.n = n
         widths = [self.backbone.layer2[-1], self.backbone.layer3[-1]]
         channels = [m.conv3.out_channels if hasattr(m, "conv3") else m.conv2.out_channels
                     for m in widths]
         self.temporal = nn.ModuleList(TemporalBlock(c, num_frames) for c in channels) \
             if temporal_blocks else None
         self.txb = TemporalXception(self.backbone.feat_dim) if head == "txb" else None
-        self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(self.txb.out_channels if self.txb else self.backbone.feat_dim,
-                            num_classes)
+        self.add_classifier(self.txb.out_channels if self.txb else self.backbone.feat_dim,
+                            num_classes, dropout, uniform=self.backbone.feat_dim ** -0.5)
         self.freeze()
 
     @property

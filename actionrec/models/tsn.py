@@ -12,16 +12,15 @@ class TSN(VideoRecognizer):
     """Per-frame backbone -> dropout -> fc -> average consensus over the T frames.
 
     The baseline of all four papers: STM and GST compare with TSN-ResNet50 ("C2D" in GST's
-    Table 2), StNet with TSN on Kinetics. Models that change only the ResNet blocks (TSM, STM)
-    subclass it and pass a ``block`` factory.
+    Table 2), StNet with TSN on Kinetics. Models that change only the ResNet blocks (TSM, STM, GST
+    and its baselines) subclass it and pass a ``block`` factory (``BlockSlot -> module``).
     """
 
-    def __init__(self, num_classes: int, num_frames: int, backbone: str = "resnet50",
-                 dropout: float = 0.5, partial_bn: bool = False, frozen_stages: int = 0, *,
+    def __init__(self, num_classes: int, num_frames: int, *, backbone: str = "resnet50",
+                 dropout: float = 0.5, partial_bn: bool = False, frozen_stages: int = 0,
                  block: BlockFactory = default_block):
-        super().__init__(resnet(backbone, block=block), partial_bn=partial_bn,
-                         frozen_stages=frozen_stages)
-        self.num_frames = num_frames
+        super().__init__(resnet(backbone, block=block), num_frames=num_frames,
+                         partial_bn=partial_bn, frozen_stages=frozen_stages)
         self.add_classifier(self.backbone.feat_dim, num_classes, dropout)
         self.freeze()
 

@@ -9,7 +9,8 @@ import torch
 from safetensors.torch import load_file
 
 from actionrec.engine.checkpoint import CheckpointManager
-from actionrec.engine.train import TrainingDiverged, train
+from actionrec.engine.train import train
+from actionrec.errors import TrainingDiverged
 from tests.conftest import tiny_config
 
 

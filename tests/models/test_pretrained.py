@@ -5,13 +5,8 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from actionrec.models.pretrained import (
-    CheckpointError,
-    inflate_channels,
-    inflate_time,
-    load_pretrained,
-    read_weights,
-)
+from actionrec.errors import CheckpointError
+from actionrec.models.pretrained import inflate_channels, inflate_time, load_pretrained, read_weights
 from actionrec.models.resnet import ResNet
 from actionrec.models.tsn import TSN
 

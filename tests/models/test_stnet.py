@@ -89,3 +89,15 @@ def test_table_2_variants_and_order_sensitivity():
         assert (diff > 1e-4) if order_matters else (diff < 1e-5), (options, diff)
     with pytest.raises(ActionrecError, match="head must be txb or avg"):
         build_model("stnet", num_classes=5, num_frames=4, head="lstm")
+
+
+@pytest.mark.parametrize("head", ["txb", "avg"])
+def test_fc_init_follows_the_reference_code(head):
+    """U(-1/sqrt(C), 1/sqrt(C)) with C the backbone's pooled width, bias 0 (stnet.py)."""
+    torch.manual_seed(0)
+    model = build_model("stnet", num_classes=50, num_frames=2, head=head)
+    bound = 2048 ** -0.5
+    w = model.fc.weight
+    assert model.fc.in_features == (1024 if head == "txb" else 2048)
+    assert not model.fc.bias.any() and w.abs().max() <= bound
+    assert w.std().item() == pytest.approx(bound / 3 ** 0.5, rel=0.05)  # uniform, not N(0, 0.001)

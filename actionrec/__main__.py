@@ -1,0 +1,7 @@
+"""``python -m actionrec`` (what ``torchrun -m actionrec`` starts)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,57 @@
+"""The ``actionrec`` command line: one module per command, each with its arguments beside its
+handler (``register(subparsers)`` adds the command, ``run(args)`` carries it out by calling into
+the library). Flags that several commands take come from ``common``. Handlers parse, delegate and
+print; what they compute lives in data/, engine/, analysis/ and demo.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from ..errors import ActionrecError
+from . import (
+    analyze,
+    bench,
+    cam,
+    data,
+    demo,
+    diagnose,
+    export,
+    features,
+    flops,
+    models,
+    predict,
+    tables,
+    test,
+    train,
+)
+
+COMMANDS = (data, train, test, predict, models, flops, tables, bench, diagnose, export, features,
+            analyze, cam, demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="actionrec", description="Efficient video action "
+                                     "recognition: StNet, STM, GST and MSTI-Net in PyTorch.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ..runtime import tune_allocator
+
+    tune_allocator()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # the invocation travels in the namespace (Markdown reports name the command that wrote them)
+    invocation = argparse.Namespace(command_line=" ".join(["actionrec", *argv]))
+    args = build_parser().parse_args(argv, namespace=invocation)
+    try:
+        return args.func(args)
+    except (ActionrecError, FileNotFoundError) as e:  # user errors: one line, no traceback
+        print(f"actionrec: error: {e}", file=sys.stderr)
+        return 2

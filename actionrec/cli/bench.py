@@ -1,0 +1,53 @@
+"""``actionrec bench``: inference latency of models beside TSN-ResNet50, in one run."""
+
+from __future__ import annotations
+
+import json
+
+from ..errors import CliError
+from .common import add_json, add_markdown, add_model_input, model_options, write_markdown
+
+COMMON = {"backbone": "resnet50", "frames": 8, "size": 224, "classes": 174}  # the common input
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="inference latency of models, beside TSN-ResNet50")
+    p.add_argument("models", nargs="*", metavar="NAME", help="default with --all: every model")
+    p.add_argument("--all", action="store_true",
+                   help="each model at its paper input and at the common input")
+    add_model_input(p, "the common input, resnet50 8x224x224, 174 classes")
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--baseline-frames", type=int, default=8,
+                   help="frames of the TSN-ResNet50 baseline row (default 8, the papers' TSN)")
+    p.add_argument("--rounds", type=int, default=3, help="measurement rounds, models in turns")
+    p.add_argument("--layout", choices=["channels_last", "contiguous"], default="channels_last")
+    p.add_argument("--device", default="cpu")
+    add_markdown(p)
+    add_json(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import torch
+
+    from ..analysis.benchmark import bench_entries, bench_table, run_benchmark
+    from ..analysis.report import markdown_table, text_table
+
+    if not args.models and not args.all:
+        raise CliError("bench: name models to time, or --all")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise CliError(f"--device {args.device}: no CUDA device on this machine")
+    common = {k: getattr(args, k) or v for k, v in COMMON.items()}
+    entries = bench_entries(args.models, all_inputs=args.all, baseline_frames=args.baseline_frames,
+                            options=model_options(args), **common)
+    report = run_benchmark(entries, batch=args.batch, device=torch.device(args.device),
+                           layout=args.layout, rounds=args.rounds)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        headers, cells, legend = bench_table(report)
+        print(text_table(headers, cells) + "\n\n" + legend)
+    if args.markdown:
+        headers, cells, legend = bench_table(report)
+        write_markdown(args, "Inference speed", f"{markdown_table(headers, cells)}\n\n{legend}")
+    return 0

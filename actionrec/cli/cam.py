@@ -1,0 +1,35 @@
+"""``actionrec cam CKPT VIDEO --out OUT.png``: class activation maps (StNet Fig. 4)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import CliError
+from .common import add_checkpoint
+
+
+def register(sub) -> None:
+    p = sub.add_parser("cam", help="class activation maps over the sampled frames (StNet Fig. 4)")
+    add_checkpoint(p, positional=True)
+    p.add_argument("video", metavar="VIDEO")
+    p.add_argument("--class", dest="class_name", help="class to explain (default: predicted)")
+    p.add_argument("--out", required=True, help="output PNG")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..analysis.cam import grad_cam, save_overlay, to_images
+    from ..engine.inference import checkpoint_clip
+
+    cfg, names, model, clip = checkpoint_clip(args.checkpoint, args.video)
+    index = None
+    if args.class_name is not None:
+        if args.class_name not in names:
+            raise CliError(f"--class {args.class_name!r} is not a class of this checkpoint; "
+                           f"classes: {', '.join(names[:20])}{' ...' if len(names) > 20 else ''}")
+        index = names.index(args.class_name)
+    maps, index = grad_cam(model, clip, index)
+    path = save_overlay(to_images(clip, maps), maps, args.out,
+                        f"{Path(args.video).name}: {cfg.model.name}, class '{names[index]}'")
+    print(f"wrote {path}: {len(maps)} maps for class '{names[index]}'")
+    return 0

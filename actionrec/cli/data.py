@@ -1,0 +1,91 @@
+"""``actionrec data info | check | synth``: inspect, check and generate datasets."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from tqdm import tqdm
+
+from ..errors import CliError, VideoError
+from .common import add_json
+
+TEMPLATE = "img_{:05d}.jpg"
+
+
+def register(sub) -> None:
+    data = sub.add_parser("data", help="inspect, check and generate datasets")
+    dsub = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
+
+    info = dsub.add_parser("info", help="frames, fps, size and codec of videos or frame folders")
+    info.add_argument("paths", nargs="+", metavar="PATH")
+    info.add_argument("--template", default=TEMPLATE, help="file names in frame folders")
+    add_json(info)
+    info.set_defaults(func=run_info)
+
+    check = dsub.add_parser("check", help="decode every entry of a list file, report the bad ones")
+    check.add_argument("list", metavar="LIST")
+    check.add_argument("--root", required=True, help="folder the list's paths are relative to")
+    check.add_argument("--kind", choices=["video", "rawframes"], default="video")
+    check.add_argument("--template", default=TEMPLATE, help="file names in frame folders")
+    check.set_defaults(func=run_check)
+
+    synth = dsub.add_parser("synth", help="generate the synthetic time-reversal-pair dataset")
+    synth.add_argument("out", metavar="OUT")
+    synth.add_argument("--videos", type=int, default=600, help="total number of videos")
+    synth.add_argument("--frames", type=int, default=32)
+    synth.add_argument("--size", type=int, default=64)
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--pairs", type=int, nargs="+", default=list(range(5)),
+                       help="reversal pairs to include: 0 move, 1 rotate, 2 grow, 3 appear, "
+                            "4 approach")
+    synth.add_argument("--workers", type=int, default=None, help="encoding processes")
+    synth.set_defaults(func=run_synth)
+
+
+def run_info(args) -> int:
+    from ..data.video import probe
+
+    rows, failed = [], 0
+    for path in args.paths:
+        try:
+            rows.append(probe(path, template=args.template) if os.path.isdir(path) else probe(path))
+        except VideoError as e:
+            print(f"ERROR {e}", file=sys.stderr)
+            failed += 1
+    if args.json:
+        print(json.dumps([r.as_dict() for r in rows], indent=2))
+    else:
+        print(f"{'frames':>7} {'fps':>7} {'width':>6} {'height':>6} {'codec':<8} path")
+        for r in rows:
+            print(f"{r.num_frames:>7} {r.fps:>7.2f} {r.width:>6} {r.height:>6} {r.codec:<8} {r.path}")
+    return 1 if failed else 0
+
+
+def run_check(args) -> int:
+    from ..data.datasets import parse_list
+    from ..data.video import verify
+
+    if not os.path.isdir(args.root):
+        raise CliError(f"{args.root}: data root not found")
+    entries = parse_list(args.list, kind=args.kind)
+    bad = 0
+    for entry in tqdm(entries, desc="checking", unit="file", disable=not sys.stderr.isatty()):
+        path = os.path.join(args.root, entry.path)
+        try:
+            verify(path, args.kind, num_frames=entry.num_frames, template=args.template)
+        except VideoError as e:
+            bad += 1
+            print(f"BAD {path}: {str(e).removeprefix(f'{path}: ')}", flush=True)
+    print(f"checked {len(entries)} entries of {args.list}: {len(entries) - bad} ok, {bad} bad")
+    return 1 if bad else 0
+
+
+def run_synth(args) -> int:
+    from ..data.synthetic import SynthSpec, format_summary, generate
+
+    spec = SynthSpec(videos=args.videos, frames=args.frames, size=args.size, seed=args.seed,
+                     pairs=tuple(args.pairs))
+    print(format_summary(args.out, generate(args.out, spec, workers=args.workers)))
+    return 0

@@ -1,0 +1,24 @@
+"""``actionrec train CONFIG``: train a model (resumable)."""
+
+from __future__ import annotations
+
+from .common import add_config, add_set, load_config
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a model from a YAML config")
+    add_config(p)
+    add_set(p)
+    p.add_argument("--work-dir", help="output folder (default: the config's work_dir)")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..engine.train import train
+
+    cfg = load_config(args)
+    result = train(cfg, resume=args.resume)
+    print(f"best {'val top-1' if cfg.data.val_list else 'train acc'}: {100 * result['best']:.2f} % "
+          f"(epoch {result['best_epoch']}); checkpoints in {result['work_dir']}")
+    return 0

@@ -1,0 +1,40 @@
+"""The flags several commands share are one definition: here, that they behave alike."""
+
+import argparse
+
+from actionrec.cli import build_parser
+
+# every command that takes --set, with its required arguments
+TAKES_SET = {
+    "train": ["train", "c.yaml"],
+    "test": ["test", "c.yaml", "--checkpoint", "k"],
+    "diagnose": ["diagnose", "c.yaml", "--checkpoint", "k"],
+    "features extract": ["features", "extract", "c.yaml", "--checkpoint", "k", "--out", "o"],
+    "demo": ["demo"],
+}
+
+
+def _commands(parser: argparse.ArgumentParser, prefix: str = ""):
+    """(command path, parser) of every leaf command."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield prefix.strip(), parser
+    for sub in subs:
+        for name, child in sub.choices.items():
+            yield from _commands(child, f"{prefix} {name}")
+
+
+def test_repeated_set_accumulates_on_every_command_that_takes_it():
+    parser = build_parser()
+    with_set = {name for name, p in _commands(parser)
+                if any("--set" in a.option_strings for a in p._actions)}
+    assert with_set == set(TAKES_SET)
+    for argv in TAKES_SET.values():
+        args = parser.parse_args([*argv, "--set", "a=1", "b=2", "--set", "c=3"])
+        assert args.set == ["a=1", "b=2", "c=3"]
+        assert parser.parse_args(argv).set == []
+
+
+def test_repeated_opt_accumulates():
+    args = build_parser().parse_args(["flops", "gst", "--opt", "alpha=0.5", "--opt", "beta=1"])
+    assert args.opt == ["alpha=0.5", "beta=1"]
