@@ -9,8 +9,10 @@ A spec carries what a caller needs besides the builder (as timm's per-model defa
 - ``paper``: the input of the paper table it is counted in: frames, crop size, classes, backbone,
   input-defining options, and the table. ``actionrec flops`` and ``bench --all`` start from it.
 - ``options``: every keyword option of the builder with one line of help (``actionrec models``).
-  Defaults come from the builder's signature; ``num_classes`` and ``num_frames`` are passed to
-  every builder. The builder contract is ``models/base.py``'s.
+  Defaults come from the builder's signature. Every builder takes ``num_classes`` and
+  ``num_frames`` positionally and its options keyword-only; the ResNet models follow the
+  constructor contract of ``models/base.py``, the heads are functions returning a
+  ``SequenceClassifier``. ``tests/models/test_registry.py`` checks every entry.
 
 ``example_input(spec, ...)`` is the one input every analysis and test builds a model's batch with.
 """
