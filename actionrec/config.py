@@ -107,6 +107,57 @@ CHOICES = {
 }
 
 
+def _number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _template(v: str) -> bool:
+    """A frame file name template: formats a frame number, and differently for each number."""
+    try:
+        return v.format(1) != v.format(2)
+    except (IndexError, KeyError, ValueError):
+        return False
+
+
+AT_LEAST_1, AT_LEAST_0 = (lambda v: v >= 1, ">= 1"), (lambda v: v >= 0, ">= 0")
+POSITIVE = (lambda v: v > 0, "> 0")
+FRACTION = (lambda v: 0 <= v < 1, "in [0, 1)")
+
+# (section, key) -> (test, what is allowed); None passes where the key may be null
+LIMITS = {
+    ("model", "num_frames"): AT_LEAST_1,
+    ("model", "dropout"): FRACTION,
+    ("model", "frozen_stages"): (lambda v: 0 <= v <= 5, "in [0, 5] (stages)"),
+    ("data", "frame_template"): (_template, "a str.format template of the frame number, "
+                                            "e.g. img_{:05d}.jpg"),
+    ("data", "snippet_len"): AT_LEAST_1,
+    ("data", "stride"): AT_LEAST_1,
+    ("data", "size"): AT_LEAST_1,
+    ("data", "short_side"): AT_LEAST_1,
+    ("data", "decode_short_side"): AT_LEAST_1,
+    ("data", "scales"): (lambda v: bool(v) and all(_number(x) and 0 < x <= 1 for x in v),
+                         "a non-empty list of numbers in (0, 1]"),
+    ("data", "workers"): AT_LEAST_0,
+    ("train", "epochs"): AT_LEAST_1,
+    ("train", "batch_size"): AT_LEAST_1,
+    ("train", "lr"): POSITIVE,
+    ("train", "momentum"): FRACTION,
+    ("train", "weight_decay"): AT_LEAST_0,
+    ("train", "lr_steps"): (lambda v: all(_number(x) and x >= 0 for x in v),
+                            "a list of epochs (numbers >= 0)"),
+    ("train", "lr_gamma"): POSITIVE,
+    ("train", "min_lr"): AT_LEAST_0,
+    ("train", "warmup_epochs"): AT_LEAST_0,
+    ("train", "clip_grad"): POSITIVE,
+    ("train", "accumulate"): AT_LEAST_1,
+    ("train", "keep_last"): (lambda v: v >= 1, ">= 1 (the latest checkpoint is kept)"),
+    ("train", "eval_every"): AT_LEAST_1,
+    ("train", "log_every"): AT_LEAST_1,
+    ("test", "clips"): AT_LEAST_1,
+    ("test", "batch_size"): AT_LEAST_1,
+}
+
+
 def _check_type(value, hint, where: str):
     """``value`` converted to ``hint`` (int -> float allowed), or ConfigError."""
     origin = typing.get_origin(hint)
@@ -175,6 +226,8 @@ def _read_yaml(path: Path, seen: tuple = ()) -> dict:
     base = data.pop("_base_", None)
     if base is None:
         return data
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: _base_: expected one file name (a string), got {base!r}")
     return _merge(_read_yaml(path.parent / base, (*seen, path.resolve())), data)
 
 
@@ -197,19 +250,42 @@ def parse_overrides(overrides: list[str]) -> dict:
     return out
 
 
-def load_config(path: str | Path | None, overrides: list[str] = (), *, data: dict | None = None
-                ) -> Config:
-    """Config from a YAML file (or a dict via ``data``) plus ``--set`` style overrides."""
+def load_config(path: str | Path | None, overrides: list[str] = (), *, data: dict | None = None,
+                source: str = "config") -> Config:
+    """Config from a YAML file (or a dict via ``data``, errors naming ``source``) plus ``--set``
+    style overrides."""
     values = _read_yaml(Path(path)) if path is not None else dict(data or {})
     values = _merge(values, parse_overrides(list(overrides)))
-    source = str(path) if path is not None else "config"
+    source = str(path) if path is not None else source
     cfg = _build(Config, values, source)
     for (section, key), allowed in CHOICES.items():
         value = getattr(getattr(cfg, section), key)
         if value not in allowed:
             raise ConfigError(f"{source}: {section}.{key}: {value!r} is not one of "
                               + ", ".join(map(str, allowed)))
+    for (section, key), (test, allowed) in LIMITS.items():
+        value = getattr(getattr(cfg, section), key)
+        if value is not None and not test(value):
+            raise ConfigError(f"{source}: {section}.{key}: {value!r} is not allowed; expected "
+                              f"{allowed}")
     return cfg
+
+
+def _flatten(values: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and key != "options":
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def config_diff(old: Config, new: Config) -> list[tuple[str, object, object]]:
+    """``(dotted key, old value, new value)`` of every key that differs (``model.options`` as a
+    whole)."""
+    a, b = _flatten(old.to_dict()), _flatten(new.to_dict())
+    return [(k, a.get(k), b.get(k)) for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
 
 
 def dump_config(cfg: Config) -> str:

@@ -26,12 +26,13 @@ def run_demo(work: Path, *, models: Sequence[str] = DEMO_MODELS, videos: int = D
              seed: int = 0, epochs: int | None = None, overrides: Sequence[str] = (),
              report=print) -> list[dict]:
     """``actionrec demo``: generate the dataset in ``work/synth``, train and score each model's
-    recipe in turn, plot the accuracies; ``report`` gets every line to show. One row per model."""
+    recipe in turn, plot the accuracies; ``report`` gets every line to show. One row per model.
+    A demo always starts afresh: it replaces the dataset and runs it made in ``work`` before."""
     from .data.synthetic import SynthSpec, format_summary, generate
 
     synth = work / "synth"
     summary = generate(synth, SynthSpec(videos=videos, frames=DEMO_FRAMES, size=DEMO_SIZE,
-                                        seed=seed, pairs=DEMO_PAIRS))
+                                        seed=seed, pairs=DEMO_PAIRS), overwrite=True)
     report(format_summary(synth, summary))
     overrides = [f"train.seed={seed}", *([f"train.epochs={epochs}"] if epochs else []), *overrides]
     rows = train_recipes(list(models), synth, work, overrides, report=report)
@@ -80,7 +81,7 @@ def train_recipes(models: list[str], synth: Path, work: Path, overrides: Sequenc
                f"({cfg.model.num_frames} frames, {cfg.data.size}x{cfg.data.size}, "
                f"{cfg.train.epochs} epochs) ...")
         start = time.perf_counter()
-        result = train(cfg)
+        result = train(cfg, overwrite=True)
         minutes = (time.perf_counter() - start) / 60
         checkpoint = result["work_dir"] / "best.safetensors"
         metrics, paths = evaluate_checkpoint(cfg, checkpoint)

@@ -31,3 +31,15 @@ class CheckpointError(ActionrecError):
 
 class TrainingDiverged(ActionrecError):
     """A non-finite loss: names the epoch, the step and the last good checkpoint."""
+
+
+class NoReadableVideo(ActionrecError):
+    """Every entry a step needed was unreadable (a whole list, or too many in a row)."""
+
+
+class NonFiniteOutput(ActionrecError):
+    """A model produced NaN or infinite scores: diverged weights or broken input."""
+
+
+class Interrupted(ActionrecError):
+    """Ctrl-C: says where the work done so far is (the CLI exits with status 130)."""

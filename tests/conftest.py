@@ -101,6 +101,26 @@ def perturb_norms(model, seed: int = 0) -> None:
                     t.copy_(torch.empty(t.shape).uniform_(low, high, generator=g))
 
 
+def calibrate_norms(model, example, seed: int = 0) -> None:
+    """Weights as a trained network has them (in place): every BatchNorm's scale and shift drawn
+    at random (no zero-initialised scale hides a block) and its running statistics those of
+    ``example``, so activations stay of order one. Leaves the model in eval mode."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    with torch.no_grad():
+        for m in norms:
+            m.weight.copy_(torch.empty(m.weight.shape).uniform_(0.5, 1.5, generator=g))
+            m.bias.copy_(torch.empty(m.bias.shape).uniform_(-0.2, 0.2, generator=g))
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average: one batch sets the statistics
+        model.train()(example)
+    for m in norms:
+        m.momentum = 0.1
+    model.eval()
+
+
 def run(capsys, *argv) -> tuple[int, str, str]:
     """``actionrec ARGV...`` in this process: (exit status, stdout, stderr)."""
     from actionrec.cli import main
@@ -131,3 +151,23 @@ def trained_tsn(synth_small, tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("trained_tsn")
     train(tiny_config(synth_small, work))
     return work / "best.safetensors"
+
+
+def edit_checkpoint(src: Path, dst: Path, *, tensors=None, config=None) -> Path:
+    """A copy of an actionrec checkpoint with ``tensors(dict)`` and ``config(dict)`` applied to
+    its weights and to the config in its metadata (each edits in place)."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(src)
+    with safe_open(str(src), "pt") as f:
+        meta = dict(f.metadata())
+    values = json.loads(meta["config"])
+    if tensors:
+        tensors(weights)
+    if config:
+        config(values)
+    save_file(weights, str(dst), metadata={**meta, "config": json.dumps(values)})
+    return dst

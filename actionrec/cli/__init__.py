@@ -10,7 +10,7 @@ import argparse
 import logging
 import sys
 
-from ..errors import ActionrecError
+from ..errors import ActionrecError, Interrupted
 from . import (
     analyze,
     bench,
@@ -52,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv, namespace=invocation)
     try:
         return args.func(args)
+    except Interrupted as e:  # Ctrl-C: one line saying where the work is
+        print(f"actionrec: {e}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("actionrec: interrupted", file=sys.stderr)
+        return 130
     except (ActionrecError, FileNotFoundError) as e:  # user errors: one line, no traceback
         print(f"actionrec: error: {e}", file=sys.stderr)
         return 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import CliError
-from .common import add_checkpoint
+from .common import add_checkpoint, add_device
 
 
 def register(sub) -> None:
@@ -14,6 +14,7 @@ def register(sub) -> None:
     p.add_argument("video", metavar="VIDEO")
     p.add_argument("--class", dest="class_name", help="class to explain (default: predicted)")
     p.add_argument("--out", required=True, help="output PNG")
+    add_device(p)
     p.set_defaults(func=run)
 
 
@@ -21,7 +22,7 @@ def run(args) -> int:
     from ..analysis.cam import grad_cam, save_overlay, to_images
     from ..engine.inference import checkpoint_clip
 
-    cfg, names, model, clip = checkpoint_clip(args.checkpoint, args.video)
+    cfg, names, model, clip = checkpoint_clip(args.checkpoint, args.video, device=args.device)
     index = None
     if args.class_name is not None:
         if args.class_name not in names:
@@ -29,7 +30,7 @@ def run(args) -> int:
                            f"classes: {', '.join(names[:20])}{' ...' if len(names) > 20 else ''}")
         index = names.index(args.class_name)
     maps, index = grad_cam(model, clip, index)
-    path = save_overlay(to_images(clip, maps), maps, args.out,
+    path = save_overlay(to_images(clip.cpu(), maps), maps, args.out,
                         f"{Path(args.video).name}: {cfg.model.name}, class '{names[index]}'")
     print(f"wrote {path}: {len(maps)} maps for class '{names[index]}'")
     return 0

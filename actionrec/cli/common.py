@@ -27,6 +27,13 @@ def add_checkpoint(parser: argparse.ArgumentParser, *, positional: bool = False)
         parser.add_argument("--checkpoint", required=True, help=what)
 
 
+def add_device(parser: argparse.ArgumentParser, default: str | None = "auto") -> None:
+    """``--device``: where the model runs; a checkpoint's stored ``train.device`` never decides."""
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=default,
+                        help="auto: CUDA where there is one" + ("" if default else
+                                                             " (default: the config's train.device)"))
+
+
 def add_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
@@ -56,7 +63,10 @@ def load_config(args: argparse.Namespace) -> Config:
     """The config of ``args.config`` with ``--set`` and, where the command has it, ``--work-dir``."""
     from ..config import load_config as load
 
-    cfg = load(args.config, args.set)
+    overrides = list(args.set)
+    if getattr(args, "device", None):
+        overrides.append(f"train.device={args.device}")
+    cfg = load(args.config, overrides)
     if getattr(args, "work_dir", None):
         cfg.work_dir = args.work_dir
     return cfg

@@ -41,6 +41,8 @@ def register(sub) -> None:
                        help="reversal pairs to include: 0 move, 1 rotate, 2 grow, 3 appear, "
                             "4 approach")
     synth.add_argument("--workers", type=int, default=None, help="encoding processes")
+    synth.add_argument("--overwrite", action="store_true",
+                       help="replace a dataset generated in OUT before")
     synth.set_defaults(func=run_synth)
 
 
@@ -87,5 +89,6 @@ def run_synth(args) -> int:
 
     spec = SynthSpec(videos=args.videos, frames=args.frames, size=args.size, seed=args.seed,
                      pairs=tuple(args.pairs))
-    print(format_summary(args.out, generate(args.out, spec, workers=args.workers)))
+    print(format_summary(args.out, generate(args.out, spec, workers=args.workers,
+                                            overwrite=args.overwrite)))
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .common import add_checkpoint, add_json
+from .common import add_checkpoint, add_device, add_json
 
 
 def register(sub) -> None:
@@ -13,6 +13,7 @@ def register(sub) -> None:
     p.add_argument("videos", nargs="+", metavar="VIDEO")
     add_checkpoint(p)
     p.add_argument("--topk", type=int, default=5)
+    add_device(p)
     add_json(p)
     p.set_defaults(func=run)
 
@@ -20,7 +21,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..engine.inference import predict_videos
 
-    results = predict_videos(args.checkpoint, args.videos, topk=args.topk)
+    results = predict_videos(args.checkpoint, args.videos, topk=args.topk, device=args.device)
     if args.json:
         print(json.dumps([{"path": r.path, "error": r.error,
                            "top": [{"class": c, "prob": p} for c, p in r.top or []]}

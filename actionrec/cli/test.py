@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .common import add_checkpoint, add_config, add_json, add_set, load_config
+from .common import add_checkpoint, add_config, add_device, add_json, add_set, load_config
 
 
 def register(sub) -> None:
@@ -13,6 +13,7 @@ def register(sub) -> None:
     add_checkpoint(p)
     add_set(p, "override config keys, e.g. test.clips=10 test.crops=3")
     p.add_argument("--out", help="report folder (default: next to the checkpoint)")
+    add_device(p, default=None)
     add_json(p)
     p.set_defaults(func=run)
 

@@ -10,7 +10,11 @@ def register(sub) -> None:
     add_config(p)
     add_set(p)
     p.add_argument("--work-dir", help="output folder (default: the config's work_dir)")
-    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--resume", action="store_true", help="continue from the last checkpoint "
+                     "(the config may change only in epochs, evaluation, logging and workers)")
+    how.add_argument("--overwrite", action="store_true",
+                     help="delete the run already in the work dir and start over")
     p.set_defaults(func=run)
 
 
@@ -18,7 +22,7 @@ def run(args) -> int:
     from ..engine.train import train
 
     cfg = load_config(args)
-    result = train(cfg, resume=args.resume)
+    result = train(cfg, resume=args.resume, overwrite=args.overwrite)
     print(f"best {'val top-1' if cfg.data.val_list else 'train acc'}: {100 * result['best']:.2f} % "
           f"(epoch {result['best_epoch']}); checkpoints in {result['work_dir']}")
     return 0

@@ -16,12 +16,13 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ..errors import ListFormatError, VideoError
+from ..errors import ListFormatError, NoReadableVideo, VideoError
 from .sampling import FrameSampler
 from .transforms import from_frames
 from .video import FrameFolderReader, VideoReader
@@ -39,12 +40,25 @@ class ListEntry:
     line: int = 0
 
 
+def read_text(path: str | os.PathLike) -> str:
+    """A list or label map's text: UTF-8 with or without a byte-order mark; anything else (UTF-16,
+    Latin-1 bytes) is a ListFormatError naming the file and the first bad byte."""
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ListFormatError(f"{path}: not UTF-8 text (byte {e.start}: {data[e.start]:#04x}); "
+                              "save it as UTF-8") from None
+    if "\x00" in text:  # UTF-16 without a byte-order mark decodes, with a NUL in every ASCII char
+        raise ListFormatError(f"{path}: holds NUL bytes (UTF-16?); save it as UTF-8")
+    return text
+
+
 def read_label_map(path: str | os.PathLike) -> list[str]:
     """Class names, one per line; surrounding whitespace is ignored, trailing blank lines too."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: label map not found")
-    with open(path, encoding="utf-8") as f:
-        names = [line.strip() for line in f.read().splitlines()]
+    names = [line.strip() for line in read_text(path).splitlines()]
     while names and not names[-1]:
         names.pop()
     for i, name in enumerate(names):
@@ -64,30 +78,29 @@ def parse_list(path: str | os.PathLike, *, kind: str = "video",
         raise FileNotFoundError(f"{path}: list file not found")
     expected = FORMATS[kind]
     entries = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, raw in enumerate(f, start=1):
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            fields = line.rsplit(None, 1 if kind == "video" else 2)
+    for lineno, raw in enumerate(read_text(path).splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        fields = line.rsplit(None, 1 if kind == "video" else 2)
 
-            def bad(why: str, lineno=lineno, line=line) -> ListFormatError:
-                return ListFormatError(f"{path}:{lineno}: {why}: {line!r}; expected '{expected}'")
+        def bad(why: str, lineno=lineno, line=line) -> ListFormatError:
+            return ListFormatError(f"{path}:{lineno}: {why}: {line!r}; expected '{expected}'")
 
-            if len(fields) != (2 if kind == "video" else 3):
-                raise bad("wrong number of fields")
-            try:
-                numbers = [int(x) for x in fields[1:]]
-            except ValueError:
-                raise bad("non-integer field") from None
-            label = numbers[-1]
-            if label < 0 or (num_classes is not None and label >= num_classes):
-                limit = f"[0, {num_classes})" if num_classes is not None else ">= 0"
-                raise bad(f"label {label} outside the label map {limit}")
-            frames = numbers[0] if kind == "rawframes" else None
-            if frames is not None and frames < 1:
-                raise bad(f"frame count {frames} must be positive")
-            entries.append(ListEntry(fields[0], label, frames, lineno))
+        if len(fields) != (2 if kind == "video" else 3):
+            raise bad("wrong number of fields")
+        try:
+            numbers = [int(x) for x in fields[1:]]
+        except ValueError:
+            raise bad("non-integer field") from None
+        label = numbers[-1]
+        if label < 0 or (num_classes is not None and label >= num_classes):
+            limit = f"[0, {num_classes})" if num_classes is not None else ">= 0"
+            raise bad(f"label {label} outside the label map {limit}")
+        frames = numbers[0] if kind == "rawframes" else None
+        if frames is not None and frames < 1:
+            raise bad(f"frame count {frames} must be positive")
+        entries.append(ListEntry(fields[0], label, frames, lineno))
     if not entries:
         raise ListFormatError(f"{path}: list has no entries; expected lines '{expected}'")
     return entries
@@ -171,8 +184,8 @@ class ClipDataset(Dataset):
                     return {"clip": None, "label": self.entries[index].label, "index": index,
                             "bad": bad}
                 index = int(rng.integers(len(self)))
-        raise RuntimeError(f"{len(bad)} unreadable entries in a row, the last: {bad[-1][1]}; "
-                           "run `actionrec data check` on the list")
+        raise NoReadableVideo(f"{len(bad)} unreadable entries in a row, the last: {bad[-1][1]}; "
+                              "run `actionrec data check` on the list")
 
 
 def collate(samples: list[dict]) -> dict:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -186,15 +187,25 @@ def _write_one(job: tuple[str, int, int, SynthSpec]) -> None:
     write_video(path, frames, fps=spec.fps, options={"crf": "18", "preset": "veryfast"})
 
 
-def generate(out: str | os.PathLike, spec: SynthSpec = SynthSpec(), *, workers: int | None = None
-             ) -> dict:
+def generate(out: str | os.PathLike, spec: SynthSpec = SynthSpec(), *, workers: int | None = None,
+             overwrite: bool = False) -> dict:
     """Write videos, ``train.txt``, ``val.txt``, ``labels.txt`` and ``synth.json`` into ``out``.
 
     Video ``k`` of class ``c`` depends only on ``(seed, c, k)``: the output is the same for a
-    seed whatever the number of workers. Returns the summary written to ``synth.json``.
+    seed whatever the number of workers. Returns the summary written to ``synth.json``. A
+    non-empty ``out`` is refused (old videos would stay beside the new ones) unless
+    ``overwrite`` and it holds a dataset generated before (``synth.json``), which is deleted.
     """
     spec.validate()
     out = Path(out)
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise ActionrecError(f"{out} is not empty; generate into a new folder, or pass "
+                                 "--overwrite to replace the dataset generated there before")
+        if not (out / "synth.json").is_file():
+            raise ActionrecError(f"{out} holds no generated dataset (no synth.json): not "
+                                 "deleting it; generate into a new folder")
+        shutil.rmtree(out)
     classes = spec.classes
     per_class = spec.videos // len(classes)
     n_val = max(1, round(per_class * spec.val_fraction))

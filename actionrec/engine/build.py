@@ -10,13 +10,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config import Config
+from ..config import Config, ModelConfig
 from ..data.build import build_sampler
 from ..errors import ActionrecError, ConfigError
 from ..models.pretrained import load_pretrained, read_weights
 from ..models.registry import build_model, example_input, get_spec
 
 log = logging.getLogger(__name__)
+DEFAULTS = vars(ModelConfig())
 
 
 def select_device(name: str) -> torch.device:
@@ -38,13 +39,18 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
 
 def config_options(cfg: Config) -> dict:
-    """The registry options of ``cfg.model``: its shared keys where the model takes them, its
+    """The registry options of ``cfg.model``: its shared keys where the model takes them (a key
+    set to other than its default for a model without it is an error, not dropped), its
     ``options``, and for snippet models (StNet) ``n`` = ``data.snippet_len``, so that the frames
     per super-image and the sampler's snippet length are one value."""
     m = cfg.model
     spec = get_spec(m.name)
     shared = {"backbone": m.backbone, "dropout": m.dropout, "partial_bn": m.partial_bn,
               "frozen_stages": m.frozen_stages}
+    unused = [k for k, v in shared.items() if k not in spec.options and v != DEFAULTS[k]]
+    if unused:
+        raise ConfigError(f"model.{unused[0]}={shared[unused[0]]!r}: model {m.name!r} ({spec.input} "
+                          f"input) takes no {unused[0]}; its options: {', '.join(spec.options)}")
     options = {k: v for k, v in shared.items() if k in spec.options}
     if spec.input == "snippets":
         n = m.options.get("n", cfg.data.snippet_len)

@@ -1,19 +1,26 @@
-"""Training checkpoints: safe to load, written atomically, resumable.
+"""Training checkpoints: safe to load, written atomically, resumable, never lost.
 
 A checkpoint of epoch ``e`` is two files in the work dir:
 
 - ``epoch_XXXX.safetensors``: the model weights, with the config and class names in its metadata
   (so ``actionrec predict`` needs nothing else);
-- ``epoch_XXXX.state.pt``: optimizer, scheduler, AMP scaler, RNG states, epoch and best metric,
-  only tensors and plain Python values, so it loads with ``torch.load(weights_only=True)``.
+- ``epoch_XXXX.state.pt``: optimizer, scheduler, AMP scaler, RNG states, epoch, best metric and
+  the epoch's log record, only tensors and plain Python values, so it loads with
+  ``torch.load(weights_only=True)``.
 
-Each file is written to a temporary name and renamed into place; ``latest.json`` (also renamed
-into place) names the newest complete pair. A process killed at any moment therefore leaves the
-previous checkpoint loadable. ``best.safetensors`` holds the best weights so far.
+``best.safetensors`` holds the best weights so far, with their epoch and metric in its metadata.
+A save writes, each to a temporary name renamed into place: the epoch's weights, its state, the
+best weights (when the epoch is the best) and last ``latest.json``, the commit point that names
+the newest complete pair. A process killed at any instant therefore leaves the previous
+checkpoint loadable and a best file at least as new as what ``latest.json`` records; ``--resume``
+reconciles the two (``reconcile_best``) and deletes the temporaries of interrupted saves. Files
+are written with the process's umask. ``WorkDirLock`` keeps a second run out of a work dir.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import pickle
@@ -25,31 +32,73 @@ from safetensors.torch import save_file
 from torch import nn
 
 from ..config import Config, load_config
-from ..errors import CheckpointError
+from ..errors import ActionrecError, CheckpointError
 from ..models.pretrained import read_weights
 
 LATEST = "latest.json"
 BEST = "best.safetensors"
+LOCK = ".lock"
+TEMPORARY = ".{name}.tmp{pid}"  # an interrupted save leaves these behind
 
 
-def _atomic(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename the result onto ``path`` (same folder, so atomic)."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+def _file_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp_path)`` then rename the result onto ``path`` (same folder, so atomic).
+    A full disk or an unwritable folder is a one-line error naming ``path``."""
+    tmp = path.with_name(TEMPORARY.format(name=path.name, pid=os.getpid()))
     try:
         write(tmp)
+        os.chmod(tmp, _file_mode())
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            raise CheckpointError(f"no space left on device while writing {path}") from None
+        if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise CheckpointError(f"cannot write {path}: {e.strerror}") from None
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
-def save_weights(path: Path, model: nn.Module, cfg: Config, class_names: list[str]) -> None:
+def save_weights(path: Path, model: nn.Module, cfg: Config, class_names: list[str], *,
+                 best: tuple[int, float] | None = None) -> None:
+    """The weights with the config and class names as metadata; ``best`` = (epoch, metric) of
+    a best checkpoint."""
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     meta = {"config": json.dumps(cfg.to_dict()), "classes": json.dumps(class_names),
             "format": "actionrec-1"}
-    _atomic(Path(path), lambda tmp: save_file(state, str(tmp), metadata=meta))
+    _write(Path(path), state, meta, best)
+
+
+def _write(path: Path, tensors: dict, meta: dict, best: tuple[int, float] | None) -> None:
+    if best is not None:
+        meta = {**meta, "best_epoch": str(best[0]), "best_metric": repr(best[1])}
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+
+
+def _metadata(path: str) -> dict:
+    try:
+        with safe_open(path, "pt") as f:
+            return f.metadata() or {}
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"{path}: not a readable safetensors file: {e}") from None
+
+
+def best_record(path: str | os.PathLike) -> tuple[int, float] | None:
+    """(epoch, metric) stored in a best checkpoint; None where it holds none (older files)."""
+    meta = _metadata(str(path))
+    try:
+        return int(meta["best_epoch"]), float(meta["best_metric"])
+    except (KeyError, ValueError):
+        return None
 
 
 def read_metadata(path: str | os.PathLike) -> tuple[Config, list[str]]:
@@ -59,15 +108,22 @@ def read_metadata(path: str | os.PathLike) -> tuple[Config, list[str]]:
         raise CheckpointError(f"{path}: checkpoint not found")
     if not path.endswith(".safetensors"):
         raise CheckpointError(f"{path}: expected an actionrec .safetensors checkpoint")
+    meta = _metadata(path)
+    if "config" not in meta or "classes" not in meta:
+        raise CheckpointError(f"{path}: no actionrec config and classes in its metadata (not "
+                              "written by actionrec train?); use `actionrec test CONFIG "
+                              "--checkpoint` instead")
     try:
-        with safe_open(path, "pt") as f:
-            meta = f.metadata() or {}
-    except (SafetensorError, OSError) as e:
-        raise CheckpointError(f"{path}: not a readable safetensors file: {e}") from None
-    if "config" not in meta:
-        raise CheckpointError(f"{path}: no actionrec config in its metadata (not written by "
-                              "actionrec train?); use `actionrec test CONFIG --checkpoint` instead")
-    return load_config(None, data=json.loads(meta["config"])), json.loads(meta["classes"])
+        values, names = json.loads(meta["config"]), json.loads(meta["classes"])
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{path}: metadata is not valid JSON: {e}") from None
+    if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
+        raise CheckpointError(f"{path}: metadata 'classes' must be a non-empty list of names")
+    try:
+        cfg = load_config(None, data=values, source=f"{path} metadata")
+    except ActionrecError as e:
+        raise CheckpointError(str(e)) from None
+    return cfg, names
 
 
 def load_weights(model: nn.Module, path: str | os.PathLike) -> None:
@@ -91,13 +147,49 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> None:
     model.load_state_dict(state)
 
 
+class WorkDirLock:
+    """An exclusive ``flock`` on ``work_dir/.lock`` holding the owner's pid: a second run on the
+    same work dir is refused with that pid; the kernel frees the lock when its process dies, so a
+    stale lock file from a killed run is simply taken over."""
+
+    def __init__(self, work_dir: str | os.PathLike):
+        path = Path(work_dir) / LOCK
+        self.file = open(path, "a+")  # held until release()
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.file.seek(0)
+            holder = self.file.read().strip() or "?"
+            self.file.close()
+            raise ActionrecError(f"{work_dir} is in use by another training run (pid {holder}, "
+                                 f"lock {path}); wait for it or choose another --work-dir") from None
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(str(os.getpid()))
+        self.file.flush()
+
+    def release(self) -> None:
+        if not self.file.closed:
+            fcntl.flock(self.file, fcntl.LOCK_UN)
+            self.file.close()
+
+
 class CheckpointManager:
     """Saves epoch checkpoints into ``work_dir``, keeps the last ``keep_last`` and the best."""
 
     def __init__(self, work_dir: str | os.PathLike, keep_last: int = 2):
+        if keep_last < 1:
+            raise ValueError(f"keep_last must be >= 1 (the latest checkpoint is kept), got {keep_last}")
         self.dir = Path(work_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.keep_last = keep_last
+
+    def remove_temporaries(self) -> list[Path]:
+        """Delete what interrupted saves left (call while holding the work dir's lock)."""
+        stale = sorted(self.dir.glob(TEMPORARY.format(name="*", pid="*")))
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return stale
 
     def paths(self, epoch: int) -> tuple[Path, Path]:
         stem = self.dir / f"epoch_{epoch:04d}"
@@ -105,15 +197,35 @@ class CheckpointManager:
 
     def save(self, epoch: int, model: nn.Module, cfg: Config, class_names: list[str],
              state: dict, *, is_best: bool) -> Path:
+        """Write epoch ``epoch`` (0-based); ``state["best"]``/``["best_epoch"]`` are recorded in
+        the best file when ``is_best``. ``latest.json`` is written last: the commit."""
         weights, state_path = self.paths(epoch)
         save_weights(weights, model, cfg, class_names)
-        _atomic(state_path, lambda tmp: torch.save(state, tmp))
-        latest = {"epoch": epoch, "weights": weights.name, "state": state_path.name}
-        _atomic(self.dir / LATEST, lambda tmp: tmp.write_text(json.dumps(latest)))
+        atomic_write(state_path, lambda tmp: torch.save(state, tmp))
         if is_best:
-            save_weights(self.dir / BEST, model, cfg, class_names)
+            save_weights(self.dir / BEST, model, cfg, class_names,
+                         best=(state["best_epoch"], state["best"]))
+        latest = {"epoch": epoch, "weights": weights.name, "state": state_path.name}
+        atomic_write(self.dir / LATEST, lambda tmp: tmp.write_text(json.dumps(latest)))
         self._prune(epoch)
         return weights
+
+    def reconcile_best(self, best_epoch: int, best: float) -> tuple[int, float]:
+        """The (epoch, metric) of the best checkpoint after a resume, with ``best.safetensors``
+        made to agree. A save killed after writing the best file and before its commit leaves a
+        newer best than the state records: it is a trained model of this run, so it is kept and
+        adopted. A best file older than the state records (written by an earlier actionrec, which
+        committed first) is rewritten from the best epoch's own weights where they are kept."""
+        path = self.dir / BEST
+        record = best_record(path) if path.is_file() else None
+        if record is not None and record[0] > best_epoch:
+            return record
+        if best_epoch > 0 and (record is None and not path.is_file()
+                               or record is not None and record[0] < best_epoch):
+            source = self.paths(best_epoch - 1)[0]
+            if source.is_file():
+                _write(path, read_weights(source), _metadata(str(source)), (best_epoch, best))
+        return best_epoch, best
 
     def _prune(self, newest: int) -> None:
         for weights in sorted(self.dir.glob("epoch_*.safetensors")):

@@ -20,6 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..data.datasets import BadSampleLog
+from ..errors import NonFiniteOutput, NoReadableVideo
 
 log = logging.getLogger(__name__)
 
@@ -62,17 +63,31 @@ def readable_batches(loader, bad: list, *, desc: str = "eval") -> Iterator[dict]
             yield batch
 
 
+def check_finite(scores: torch.Tensor, paths) -> None:
+    """NonFiniteOutput naming the first video whose scores are NaN or infinite."""
+    bad = (~torch.isfinite(scores)).any(-1)
+    if bad.any():
+        first = paths[int(bad.nonzero()[0])]
+        raise NonFiniteOutput(f"non-finite scores (NaN or inf) for {int(bad.sum())} of "
+                              f"{len(scores)} videos, the first {first}: the model's weights "
+                              "have diverged or the input is broken")
+
+
 @torch.no_grad()
 def collect_scores(model: nn.Module, loader, device: torch.device, *, amp: bool = False,
                    desc: str = "eval") -> Scores:
+    """Softmax scores of every readable video of ``loader``; NoReadableVideo if none can be
+    read, NonFiniteOutput if any score is not finite (nothing is scored from them)."""
     model.eval()
     scores, labels, indices, bad = [], [], [], []
     for batch in readable_batches(loader, bad, desc=desc):
         scores.append(score_views(model, to_device(batch["clip"], device), amp=amp).cpu())
+        check_finite(scores[-1], [loader.dataset.path_of(int(i)) for i in batch["index"]])
         labels.append(batch["label"])
         indices.append(batch["index"])
     if not scores:
-        raise RuntimeError("no readable sample to evaluate")
+        raise NoReadableVideo(f"none of the {len(loader.dataset)} videos could be read"
+                              + (f", the first: {bad[0][1]}" if bad else ""))
     return Scores(torch.cat(scores).double().numpy(), torch.cat(labels).numpy(),
                   torch.cat(indices).numpy(), bad)
 

@@ -6,14 +6,14 @@ import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..config import Config
+from ..config import Config, config_diff
 from ..data.build import build_dataset, build_loader, class_names, reversal_pairs
 from ..data.datasets import ListEntry
-from ..errors import ActionrecError, VideoError
+from ..errors import ActionrecError, CheckpointError, VideoError
 from ..models.base import to_channels_last
 from .build import model_from_config, select_device
 from .checkpoint import load_weights, read_metadata
-from .evaluate import collect_scores, compute_metrics, score_views, write_reports
+from .evaluate import check_finite, collect_scores, compute_metrics, score_views, write_reports
 
 log = logging.getLogger(__name__)
 
@@ -30,30 +30,68 @@ def load_model(cfg: Config, checkpoint: str | Path, num_classes: int):
     return model, device
 
 
-def load_checkpoint(checkpoint: str | Path, *, device: str | None = None):
+# what a checkpoint's metadata may ask of the machine that reads it: metadata is data, not orders
+METADATA_LIMITS = {("test", "clips"): 100, ("test", "batch_size"): 256, ("data", "size"): 1024,
+                   ("model", "num_frames"): 1024, ("data", "snippet_len"): 64}
+
+
+def load_checkpoint(checkpoint: str | Path, *, device: str = "auto"):
     """``(config, class names, model, device)`` from an actionrec checkpoint alone (the config and
-    class names are in its metadata); ``device`` overrides the stored ``train.device``."""
+    class names are in its metadata) on ``device`` (auto: CUDA where there is one; never the
+    stored ``train.device``). Metadata values past ``METADATA_LIMITS`` are refused."""
     cfg, names = read_metadata(checkpoint)
-    if device is not None:
-        cfg.train.device = device
+    for (section, key), limit in METADATA_LIMITS.items():
+        value = getattr(getattr(cfg, section), key)
+        if value > limit:
+            raise CheckpointError(f"{checkpoint}: metadata {section}.{key}={value} is out of "
+                                  f"range (at most {limit})")
+    cfg = replace(cfg, train=replace(cfg.train, device=device))
     model, device = load_model(cfg, checkpoint, len(names))
     return cfg, names, model, device
 
 
-def checkpoint_clip(checkpoint: str | Path, video: str | Path, *, device: str = "cpu"):
+def check_checkpoint_fits(cfg: Config, names: list[str], checkpoint: str | Path) -> None:
+    """A config and label map that disagree with what ``checkpoint`` was trained with: another
+    model or class list is an error, another frame count a warning (evaluating a 2D model at more
+    frames is common). Checkpoints without actionrec metadata are not compared."""
+    try:
+        saved, saved_names = read_metadata(checkpoint)
+    except CheckpointError:
+        return  # not found or no metadata: loading the weights says what is wrong
+    differ = [f"{k}: {a!r} (checkpoint) vs {b!r} (config)"
+              for k, a, b in config_diff(saved, cfg)
+              if k in ("model.name", "model.backbone", "model.options")]
+    if differ:
+        raise CheckpointError(f"{checkpoint} does not match the config: " + "; ".join(differ))
+    if saved_names != names:
+        first = next((i for i, (a, b) in enumerate(zip(saved_names, names, strict=False)) if a != b),
+                     min(len(saved_names), len(names)))
+        raise CheckpointError(
+            f"{checkpoint}: trained on {len(saved_names)} classes, data.label_map "
+            f"{cfg.data.label_map} lists {len(names)}; first difference at class {first}: "
+            f"{saved_names[first] if first < len(saved_names) else '-'!r} vs "
+            f"{names[first] if first < len(names) else '-'!r}")
+    if saved.model.num_frames != cfg.model.num_frames:
+        log.warning("%s was trained at %d frames; evaluating at %d (model.num_frames)",
+                    checkpoint, saved.model.num_frames, cfg.model.num_frames)
+
+
+def checkpoint_clip(checkpoint: str | Path, video: str | Path, *, device: str = "auto"):
     """``(config, class names, model, first test view of video)`` for the analyses of one video
-    (``cam``, ``analyze frame-predictions``); an unreadable video is a VideoError."""
-    cfg, names, model, _ = load_checkpoint(checkpoint, device=device)
+    (``cam``, ``analyze frame-predictions``), the clip on the model's device; an unreadable
+    video is a VideoError."""
+    cfg, names, model, device = load_checkpoint(checkpoint, device=device)
     sample = build_dataset(cfg, "test", entries=[ListEntry(str(video), 0)])[0]
     if sample["clip"] is None:
         raise VideoError(sample["bad"][0][1])
-    return cfg, names, model, sample["clip"][0]
+    return cfg, names, model, sample["clip"][0].to(device)
 
 
 def test_setup(cfg: Config, checkpoint: str | Path):
     """``(class names, model, device, loader)``: the checkpoint in the config's model and the
     loader of ``data.test_list`` (or ``val_list``) with the ``test`` views."""
     names = class_names(cfg)
+    check_checkpoint_fits(cfg, names, checkpoint)
     model, device = load_model(cfg, checkpoint, len(names))
     dataset = build_dataset(cfg, "test", clips=cfg.test.clips, crops=cfg.test.crops)
     loader = build_loader(cfg, dataset, batch_size=cfg.test.batch_size, shuffle=False)
@@ -64,14 +102,26 @@ def evaluate_checkpoint(cfg: Config, checkpoint: str | Path, *, out_dir: str | P
                         ) -> tuple[dict, dict[str, Path]]:
     """Metrics of ``checkpoint`` on ``data.test_list`` (or ``val_list``) with the ``test`` views;
     reports (results.json, confusion CSV/PNG) go to ``out_dir`` (default: next to the checkpoint)."""
+    out = Path(out_dir) if out_dir else Path(checkpoint).parent / f"test_{Path(checkpoint).stem}"
+    writable(out)  # before the evaluation, not after it
     names, model, device, loader = test_setup(cfg, checkpoint)
     scores = collect_scores(model, loader, device, amp=cfg.train.amp, desc="test")
     metrics = compute_metrics(scores.scores, scores.labels, names, reversal_pairs(cfg))
     metrics["views"] = {"clips": cfg.test.clips, "crops": cfg.test.crops}
     metrics["skipped"] = [{"path": p, "reason": r} for p, r in scores.bad]
     metrics["checkpoint"] = str(checkpoint)
-    out = Path(out_dir) if out_dir else Path(checkpoint).parent / f"test_{Path(checkpoint).stem}"
     return metrics, write_reports(metrics, names, out)
+
+
+def writable(folder: Path) -> None:
+    """Create ``folder`` and write a probe file in it, or a one-line error naming it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".actionrec_probe"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise ActionrecError(f"cannot write reports to {folder}: {e.strerror or e}") from None
 
 
 @dataclass
@@ -81,11 +131,14 @@ class Prediction:
     error: str | None = None
 
 
-def predict_videos(checkpoint: str | Path, videos: list[str], *, topk: int = 5
-                   ) -> list[Prediction]:
+def predict_videos(checkpoint: str | Path, videos: list[str], *, topk: int = 5,
+                   device: str = "auto") -> list[Prediction]:
     """Top-k classes per video with the checkpoint's own config (views from ``cfg.test``).
-    A file that cannot be read gets an ``error`` and the others are still predicted."""
-    cfg, names, model, device = load_checkpoint(checkpoint)
+    A file that cannot be read gets an ``error`` and the others are still predicted; scores that
+    are not finite (a diverged model) are an error."""
+    if topk < 1:
+        raise ActionrecError(f"--topk must be >= 1, got {topk}")
+    cfg, names, model, device = load_checkpoint(checkpoint, device=device)
     dataset = build_dataset(cfg, "test", entries=[ListEntry(str(v), 0) for v in videos],
                             clips=cfg.test.clips, crops=cfg.test.crops)
     results = []
@@ -94,8 +147,9 @@ def predict_videos(checkpoint: str | Path, videos: list[str], *, topk: int = 5
         if sample["clip"] is None:
             results.append(Prediction(str(path), error=sample["bad"][0][1]))
             continue
-        probs = score_views(model, sample["clip"][None].to(device), amp=cfg.train.amp)[0].cpu()
-        p, idx = probs.topk(min(topk, len(names)))
+        probs = score_views(model, sample["clip"][None].to(device), amp=cfg.train.amp).cpu()
+        check_finite(probs, [str(path)])
+        p, idx = probs[0].topk(min(topk, len(names)))
         results.append(Prediction(str(path), [(names[j], float(q)) for j, q in
                                               zip(idx.tolist(), p.tolist(), strict=True)]))
     if not results:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shutil
 import time
 from pathlib import Path
 
@@ -17,13 +18,27 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ..config import Config, dump_config
+from ..config import Config, config_diff, dump_config
 from ..data.build import build_dataset, build_loader, class_names, reversal_pairs
 from ..data.datasets import BadSampleLog
-from ..errors import ActionrecError, TrainingDiverged
+from ..errors import (
+    ActionrecError,
+    Interrupted,
+    NonFiniteOutput,
+    NoReadableVideo,
+    TrainingDiverged,
+)
 from ..models.base import to_channels_last
-from .build import model_from_config, seed_everything, select_device
-from .checkpoint import CheckpointManager, load_weights
+from .build import config_options, model_from_config, seed_everything, select_device
+from .checkpoint import (
+    BEST,
+    LATEST,
+    CheckpointManager,
+    WorkDirLock,
+    atomic_write,
+    load_weights,
+    read_metadata,
+)
 from .evaluate import autocast, collect_scores, compute_metrics, to_device
 
 log = logging.getLogger(__name__)
@@ -58,15 +73,59 @@ def lr_factor(cfg: Config, steps_per_epoch: int):
     return factor
 
 
-class Trainer:
-    """One training run in ``cfg.work_dir``; a context manager that closes its loggers (the
-    JSONL log and TensorBoard, opened last in ``__init__``)."""
+# config keys that --resume may change: the rest must equal the checkpoint's config
+RESUMABLE = ("train.epochs", "train.eval_every", "train.log_every", "train.keep_last",
+             "train.device", "data.workers", "data.root", "work_dir", "test.")
+RUN_FILES = ("epoch_*.safetensors", "epoch_*.state.pt", BEST, LATEST, "log.jsonl", "config.yaml")
 
-    def __init__(self, cfg: Config, *, resume: bool = False):
+
+def last_line(error: Exception) -> str:
+    """The message of an error raised in a DataLoader worker, without the worker's traceback
+    that PyTorch puts in front of it when re-raising it in the main process."""
+    text = str(error).strip().splitlines()[-1]
+    return text.split(": ", 1)[1] if text.startswith("actionrec.errors.") else text
+
+
+class Trainer:
+    """One training run in ``cfg.work_dir``, which it locks; a context manager that closes its
+    loggers (the JSONL log and TensorBoard, opened last in ``__init__``) and the lock.
+
+    A work dir that already holds a run is refused unless ``resume`` (continue it: the config
+    may differ only in ``RESUMABLE`` keys) or ``overwrite`` (delete that run's files first).
+    Nothing is written before these checks pass.
+    """
+
+    def __init__(self, cfg: Config, *, resume: bool = False, overwrite: bool = False):
         self.cfg = cfg
         self.work_dir = Path(cfg.work_dir)
-        self.work_dir.mkdir(parents=True, exist_ok=True)
-        t = cfg.train
+        try:
+            self.work_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ActionrecError(f"cannot create work dir {self.work_dir}: {e.strerror}") from None
+        self.lock = WorkDirLock(self.work_dir)
+        try:
+            self._setup(resume, overwrite)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _setup(self, resume: bool, overwrite: bool) -> None:
+        cfg, t = self.cfg, self.cfg.train
+        config_options(cfg)  # the model keys are checked before any data is read
+        self.checkpoints = CheckpointManager(self.work_dir, t.keep_last)
+        found = self.checkpoints.latest()
+        if found and not resume:
+            if not overwrite:
+                raise ActionrecError(
+                    f"{self.work_dir} already holds a training run (latest.json: epoch "
+                    f"{found[1]['epoch'] + 1}); use --resume to continue it, another --work-dir, "
+                    "or --overwrite to delete it and start over")
+            self._delete_run()
+            found = None
+        if found:
+            self._check_resumable(found[0])
+        for stale in self.checkpoints.remove_temporaries():
+            log.info("removed %s, left by an interrupted save", stale.name)
         seed_everything(t.seed, t.deterministic)
         self.device = select_device(t.device)
         self.amp = t.amp
@@ -92,20 +151,26 @@ class Trainer:
             self.optimizer, lr_factor(cfg, self.steps_per_epoch))
         self.scaler = torch.amp.GradScaler(self.device.type,
                                            enabled=self.amp and self.device.type == "cuda")
-        self.checkpoints = CheckpointManager(self.work_dir, t.keep_last)
         self.start_epoch, self.best, self.best_epoch = 0, -1.0, -1
         self.last_checkpoint: Path | None = None
-        (self.work_dir / "config.yaml").write_text(dump_config(cfg))
-        if resume:
-            self._resume()
+        if found:
+            self._resume(*found)
+        elif resume:
+            log.info("--resume: no checkpoint in %s, starting from scratch", self.work_dir)
+        atomic_write(self.work_dir / "config.yaml", lambda tmp: tmp.write_text(dump_config(cfg)))
+        self._reconcile_log(found[1].get("log") if found else None)
         from torch.utils.tensorboard import SummaryWriter  # slow import: only when training
 
-        self.tb = SummaryWriter(str(self.work_dir / "tb"))
+        # drop the events of an epoch that was interrupted before its checkpoint
+        self.tb = SummaryWriter(str(self.work_dir / "tb"),
+                                purge_step=self.start_epoch * len(self.train_loader) + 1)
         self.jsonl = open(self.work_dir / "log.jsonl", "a")  # closed by close()
 
     def close(self) -> None:
-        self.tb.close()
-        self.jsonl.close()
+        for logger in ("tb", "jsonl"):
+            if hasattr(self, logger):
+                getattr(self, logger).close()
+        self.lock.release()
 
     def __enter__(self) -> Trainer:
         return self
@@ -114,20 +179,35 @@ class Trainer:
         self.close()
 
     # -- state -------------------------------------------------------------------------------------
-    def _state(self, epoch: int) -> dict:
+    def _delete_run(self) -> None:
+        for pattern in RUN_FILES:
+            for path in self.work_dir.glob(pattern):
+                path.unlink()
+        shutil.rmtree(self.work_dir / "tb", ignore_errors=True)
+        log.info("--overwrite: deleted the previous run in %s", self.work_dir)
+
+    def _check_resumable(self, weights: Path) -> None:
+        """Refuse a resume whose config differs from the checkpoint's in a key outside
+        ``RESUMABLE``, listing every such key with both values."""
+        saved, _ = read_metadata(weights)
+        changed = [(key, old, new) for key, old, new in config_diff(saved, self.cfg)
+                   if not key.startswith(RESUMABLE)]
+        if changed:
+            raise ActionrecError(
+                f"--resume: the config differs from the one {weights.name} was trained with in "
+                + "; ".join(f"{k}: {old!r} -> {new!r}" for k, old, new in changed)
+                + f" (only {', '.join(RESUMABLE)} may change); start a new --work-dir instead")
+
+    def _state(self, epoch: int, line: dict) -> dict:
         state = {"epoch": epoch, "optimizer": self.optimizer.state_dict(),
                  "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
-                 "rng": torch.get_rng_state(), "best": self.best, "best_epoch": self.best_epoch}
+                 "rng": torch.get_rng_state(), "best": self.best, "best_epoch": self.best_epoch,
+                 "log": line}
         if self.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
         return state
 
-    def _resume(self) -> None:
-        found = self.checkpoints.latest()
-        if found is None:
-            log.info("--resume: no checkpoint in %s, starting from scratch", self.work_dir)
-            return
-        weights, state = found
+    def _resume(self, weights: Path, state: dict) -> None:
         load_weights(self.model, weights)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -136,38 +216,79 @@ class Trainer:
         if "cuda_rng" in state and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         self.start_epoch = state["epoch"] + 1
-        self.best, self.best_epoch = state["best"], state["best_epoch"]
+        self.best_epoch, self.best = self.checkpoints.reconcile_best(state["best_epoch"],
+                                                                     state["best"])
         self.last_checkpoint = weights
         log.info("resumed from %s (epoch %d done)", weights, state["epoch"] + 1)
+
+    def _reconcile_log(self, last: dict | None) -> None:
+        """``log.jsonl`` made to hold exactly the committed epochs: records of an epoch that was
+        interrupted before its checkpoint go (it is trained again), the last committed epoch's
+        record comes back from its state if the process died before writing it."""
+        path = self.work_dir / "log.jsonl"
+        records = []
+        for line in path.read_text().splitlines() if path.is_file() else []:
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:  # a line cut short by a kill
+                continue
+        kept = [r for r in records if r.get("epoch", 0) <= self.start_epoch]
+        if last is not None and not any(r == last for r in kept):
+            kept.append(last)
+        if kept != records:
+            atomic_write(path, lambda tmp: tmp.write_text("".join(json.dumps(r) + "\n"
+                                                                  for r in kept)))
 
     # -- loop ----------------------------------------------------------------------------------------
     def fit(self) -> dict:
         t = self.cfg.train
         history = []
         for epoch in range(self.start_epoch, t.epochs):
-            record = {"epoch": epoch + 1, **self.train_epoch(epoch)}
-            if self.val_loader is not None and ((epoch + 1) % t.eval_every == 0
-                                                or epoch + 1 == t.epochs):
-                record.update({f"val_{k}": v for k, v in self.validate().items()})
-            metric = record.get("val_top1", record["train_acc"])
-            is_best = metric > self.best
+            try:
+                record = {"epoch": epoch + 1, **self.train_epoch(epoch)}
+            except NoReadableVideo as e:
+                raise NoReadableVideo(f"training epoch {epoch + 1}, data.train_list "
+                                      f"{self.cfg.data.train_list}: {last_line(e)}") from None
+            validate = self.val_loader is not None and ((epoch + 1) % t.eval_every == 0
+                                                        or epoch + 1 == t.epochs)
+            failure = None
+            if validate:
+                try:
+                    record.update({f"val_{k}": v for k, v in self.validate().items()})
+                except NoReadableVideo as e:  # save the epoch just trained, then fail
+                    failure = (f"validation after epoch {epoch + 1}: no video of "
+                               f"data.val_list {self.cfg.data.val_list} could be read ({e})")
+                except NonFiniteOutput as e:  # nothing of a diverged model is saved
+                    raise TrainingDiverged(
+                        f"validation after epoch {epoch + 1}: {e}; nothing of this epoch was "
+                        f"saved, the last good checkpoint is {self.last_checkpoint or 'none'}"
+                    ) from None
+            # only validated epochs compete when there is a validation list
+            metric = record.get("val_top1") if self.val_loader is not None else record["train_acc"]
+            is_best = metric is not None and metric > self.best
             if is_best:
                 self.best, self.best_epoch = metric, epoch + 1
+            line = {"step": (epoch + 1) * self.steps_per_epoch, **record}
             self.last_checkpoint = self.checkpoints.save(
-                epoch, self.model, self.cfg, self.classes, self._state(epoch), is_best=is_best)
-            self._log(record, step=(epoch + 1) * self.steps_per_epoch, prefix="epoch/")
+                epoch, self.model, self.cfg, self.classes, self._state(epoch, line),
+                is_best=is_best)
+            self._log(line, prefix="epoch/")
             history.append(record)
+            if failure:
+                raise ActionrecError(f"{failure}; epoch {epoch + 1} was saved first: "
+                                     f"{self.last_checkpoint}")
             log.info("epoch %d/%d: %s", epoch + 1, t.epochs,
                      ", ".join(f"{k}={v:.4g}" for k, v in record.items() if isinstance(v, float)))
         return {"history": history, "best": self.best, "best_epoch": self.best_epoch,
                 "checkpoint": self.last_checkpoint, "work_dir": self.work_dir}
 
-    def _log(self, record: dict, step: int, prefix: str = "") -> None:
-        self.jsonl.write(json.dumps({"step": step, **record}) + "\n")
+    def _log(self, line: dict, prefix: str = "") -> None:
+        """One JSONL line (``step`` and the record) and its scalars in TensorBoard."""
+        self.jsonl.write(json.dumps(line) + "\n")
         self.jsonl.flush()
-        for k, v in record.items():
-            if isinstance(v, int | float) and k != "epoch":
-                self.tb.add_scalar(prefix + k, v, step)
+        for k, v in line.items():
+            if isinstance(v, int | float) and k not in ("epoch", "step"):
+                self.tb.add_scalar(prefix + k, v, line["step"])
 
     def train_epoch(self, epoch: int) -> dict:
         t = self.cfg.train
@@ -209,8 +330,8 @@ class Trainer:
             bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}",
                             lr=f"{lr:.2e}", clips_s=f"{rate:.1f}")
             if (i + 1) % t.log_every == 0:
-                self._log({"epoch": epoch + 1, "loss": loss_value, "lr": lr, "clips_per_s": rate},
-                          step=epoch * micro + i + 1, prefix="train/")
+                self._log({"step": epoch * micro + i + 1, "epoch": epoch + 1, "loss": loss_value,
+                           "lr": lr, "clips_per_s": rate}, prefix="train/")
         return {"train_loss": total_loss / seen, "train_acc": correct / seen, "lr": lr,
                 "clips_per_s": seen / (time.perf_counter() - start),
                 "bad_samples": bad_log.end_epoch()}
@@ -222,6 +343,12 @@ class Trainer:
         return {k: metrics[k] for k in keys if k in metrics}
 
 
-def train(cfg: Config, *, resume: bool = False) -> dict:
-    with Trainer(cfg, resume=resume) as trainer:
-        return trainer.fit()
+def train(cfg: Config, *, resume: bool = False, overwrite: bool = False) -> dict:
+    """Train ``cfg``; Ctrl-C becomes an ``Interrupted`` error naming the last checkpoint."""
+    with Trainer(cfg, resume=resume, overwrite=overwrite) as trainer:
+        try:
+            return trainer.fit()
+        except KeyboardInterrupt:
+            raise Interrupted(f"interrupted; last checkpoint: {trainer.last_checkpoint or 'none yet'}"
+                              + (" (continue with --resume)" if trainer.last_checkpoint else "")
+                              ) from None

@@ -25,6 +25,7 @@ def test_extract_then_train_a_head_on_features(trained_tsn, synth_small, tmp_pat
     # the Table 1 heads train on them with the same trainer
     for head in ("txb", "lstm"):
         cfg = tiny_config(synth_small, tmp_path / head, f"model.name={head}", "data.kind=features",
+                          "model.backbone=resnet50",  # the default: heads take no backbone
                           f"data.root={out}", "model.num_frames=3",
                           f"data.label_map={synth_small / 'labels.txt'}",
                           "model.options.in_features=512", "train.epochs=2")

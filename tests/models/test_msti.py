@@ -10,6 +10,7 @@ from actionrec.models.pretrained import load_pretrained
 from actionrec.models.registry import build_model
 from actionrec.models.resnet import ResNet
 from actionrec.models.temporal import as_clips, as_frames
+from tests.conftest import calibrate_norms
 
 # Table 3: MSTI-Net (ResNet-50, 16x224x224, Kinetics-400): 16.4M params, 46.3 GFLOPs (MACs).
 (TABLE_3,) = rows_for("msti")
@@ -116,13 +117,22 @@ def test_output_depends_on_frame_order_and_the_spatial_only_control_does_not():
     reversed_clip = clip.flip(1)
     # temporal stride 1: keeping every second frame would differ under reversal by itself
     small = {"num_classes": 5, "num_frames": 8, "backbone": "resnet26", "temporal_stride": 1}
-    model = build_model("msti", **small).eval()
-    control = build_model("msti", **small, temporal_kernel=1).eval()
-    for m in (model, control):
+    model = build_model("msti", **small)
+    control = build_model("msti", **small, temporal_kernel=1)
+    for m in (model, control):  # trained-like BN: the zero-initialised bn3 would hide every tube
         torch.nn.init.normal_(m.fc.weight)
+        calibrate_norms(m, torch.randn(4, 8, 3, 32, 32))
     with torch.no_grad():
-        assert not torch.allclose(model(clip), model(reversed_clip), atol=1e-4)
-        torch.testing.assert_close(control(clip), control(reversed_clip), atol=1e-5, rtol=1e-4)
+        logits = model(clip)
+        scale = logits.abs().max()
+        assert (logits - model(reversed_clip)).abs().max() > 1e-2 * scale
+        torch.testing.assert_close(control(clip), control(reversed_clip), atol=1e-5 * scale,
+                                   rtol=1e-4)
+        # the tubes are seen: their temporal branches alone move the logits
+        for tube in (m for m in model.modules() if isinstance(m, MSTITube)):
+            for conv in tube.temporal.convs:
+                conv[0].weight.zero_()
+        assert (logits - model(clip)).abs().max() > 1e-2 * scale
 
 
 def test_imagenet_weights_inflate_into_the_trunk_and_the_tube_starts_random():

@@ -1,0 +1,110 @@
+"""What the reliability fixes allow (their refusals are in tests/test_bad_input.py)."""
+
+import errno
+import json
+import logging
+import os
+import stat
+
+import pytest
+
+from actionrec.data.datasets import parse_list, read_label_map
+from actionrec.engine import checkpoint
+from actionrec.engine.inference import evaluate_checkpoint, predict_videos
+from actionrec.engine.train import train
+from actionrec.errors import CheckpointError
+from tests.conftest import edit_checkpoint, run, tiny_config
+
+
+def test_lists_and_label_maps_with_a_utf8_bom(tmp_path):
+    (tmp_path / "list.txt").write_bytes("\ufeffvideos/é.mp4 0\n".encode())
+    (tmp_path / "labels.txt").write_bytes("\ufeffpouring\nrunning\n".encode())
+    assert parse_list(tmp_path / "list.txt", num_classes=2)[0].path == "videos/é.mp4"
+    assert read_label_map(tmp_path / "labels.txt") == ["pouring", "running"]
+
+
+def test_checkpoint_metadata_does_not_choose_the_device(trained_tsn, synth_small, tmp_path):
+    """A checkpoint trained with train.device=cuda predicts on this CPU machine."""
+    cuda = edit_checkpoint(trained_tsn, tmp_path / "cuda.safetensors",
+                           config=lambda c: c["train"].update(device="cuda"))
+    (result,) = predict_videos(cuda, [synth_small / "videos/move_right/0000.mp4"], device="cpu")
+    assert result.error is None and len(result.top) == 5
+
+
+def test_test_warns_when_evaluating_at_another_frame_count(trained_tsn, synth_small, tmp_path,
+                                                           caplog):
+    cfg = tiny_config(synth_small, tmp_path, "model.num_frames=6")
+    with caplog.at_level(logging.WARNING):
+        metrics, _ = evaluate_checkpoint(cfg, trained_tsn, out_dir=tmp_path / "r")
+    assert "trained at 4 frames; evaluating at 6" in caplog.text and metrics["num_videos"] == 10
+
+
+def test_overwrite_starts_over_and_synth_overwrite_replaces(synth_small, tmp_path, capsys):
+    work = tmp_path / "w"
+    train(tiny_config(synth_small, work, "train.epochs=2"))
+    result = train(tiny_config(synth_small, work, "train.epochs=1"), overwrite=True)
+    assert [r["epoch"] for r in result["history"]] == [1]
+    assert not (work / "epoch_0001.safetensors").exists()
+    epochs = [json.loads(line)["epoch"] for line in (work / "log.jsonl").read_text().splitlines()]
+    assert set(epochs) == {1}
+    out = tmp_path / "synth"
+    assert run(capsys, "data", "synth", out, "--videos", "20", "--size", "32", "--frames",
+               "8")[0] == 0
+    (out / "videos/move_right/stale.mp4").write_bytes(b"old")
+    assert run(capsys, "data", "synth", out, "--videos", "20", "--size", "32", "--frames", "8",
+               "--overwrite")[0] == 0
+    assert not (out / "videos/move_right/stale.mp4").exists()
+    assert len((out / "train.txt").read_text().splitlines()) == 10
+
+
+def test_only_validated_epochs_become_best(synth_small, tmp_path):
+    """eval_every=4 over 4 epochs: only epoch 4 is validated; epochs 1-3 never compete, although
+    their training accuracy (up to 0.23 here) beats its validation top-1."""
+    result = train(tiny_config(synth_small, tmp_path / "w", "train.epochs=4", "train.eval_every=4"))
+    validated = {r["epoch"]: r["val_top1"] for r in result["history"] if "val_top1" in r}
+    assert sorted(validated) == [4]
+    assert max(r["train_acc"] for r in result["history"][:3]) > validated[4]  # the trap is set
+    assert result["best_epoch"] in validated and result["best"] == validated[result["best_epoch"]]
+    assert checkpoint.best_record(tmp_path / "w/best.safetensors") == (result["best_epoch"],
+                                                                       result["best"])
+
+
+def test_resume_may_extend_the_epochs(synth_small, tmp_path):
+    work = tmp_path / "w"
+    train(tiny_config(synth_small, work, "train.epochs=1"))
+    result = train(tiny_config(synth_small, work, "train.epochs=2", "data.workers=0",
+                               "train.log_every=3"), resume=True)
+    assert [r["epoch"] for r in result["history"]] == [2]
+    assert "epochs: 2" in (work / "config.yaml").read_text()
+
+
+def test_disk_full_names_the_file(tmp_path, monkeypatch):
+    """The save's write fails as on a full disk (ENOSPC, injected): one line naming the file."""
+    from torch import nn
+
+    from actionrec.config import Config
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(checkpoint, "save_file", full)
+    with pytest.raises(CheckpointError, match=r"^no space left on device while writing .*w\.sa"):
+        checkpoint.save_weights(tmp_path / "w.safetensors", nn.Linear(2, 2), Config(), ["a", "b"])
+    assert not list(tmp_path.iterdir())  # no temporary left either
+
+
+def test_checkpoint_files_share_one_mode(synth_small, tmp_path):
+    train(tiny_config(synth_small, tmp_path / "w", "train.epochs=1"))
+    mask = os.umask(0)
+    os.umask(mask)
+    for name in ("epoch_0000.safetensors", "epoch_0000.state.pt", "best.safetensors",
+                 "latest.json", "config.yaml"):
+        assert stat.S_IMODE((tmp_path / "w" / name).stat().st_mode) == 0o666 & ~mask, name
+
+
+def test_bench_json_and_markdown_together(capsys, tmp_path):
+    md = tmp_path / "bench.md"
+    code, out, _ = run(capsys, "bench", "tsm", "--backbone", "resnet18", "--frames", "2",
+                       "--size", "32", "--batch", "1", "--rounds", "1", "--json", "--markdown", md)
+    assert code == 0 and {r["model"] for r in json.loads(out)["rows"]} == {"tsm", "tsn (baseline)"}
+    assert "| tsm | resnet18 2x3x32x32 |" in md.read_text()
