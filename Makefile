@@ -1,5 +1,6 @@
 # `make demo` and `make test` do all set-up on a fresh machine: they create .venv when missing,
-# install torch ($(TORCH), overridable) and the package; a second run skips what is installed.
+# install torch ($(TORCH)) and the package; a second run skips what is installed, except a TORCH
+# given explicitly, which is always installed (see the torch target).
 PYTHON ?= python3
 TORCH ?= torch==2.13.0
 VENV := .venv
@@ -15,6 +16,16 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install --quiet "$(TORCH)"
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
+
+# TORCH given on the command line or in the environment (make test TORCH=torch==2.5.1) is
+# installed even into an existing .venv: pip changes what differs and leaves the rest alone
+ifneq ($(filter command line environment,$(origin TORCH)),)
+.PHONY: torch
+torch: $(STAMP)
+	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/python -c "import torch; print('torch', torch.__version__)"
+install demo test lint: torch
+endif
 
 install: $(STAMP)
 

@@ -1,10 +1,10 @@
 """Process-wide CPU runtime settings for training, testing and benchmarking.
 
 glibc serves every allocation above its mmap threshold with a fresh ``mmap`` and gives it back on
-free, so each large activation tensor of a video network page-faults all over again: on this
-project's 2-core machine an out-of-place add of a 51 MB tensor took 15.9 ms instead of 4.6 ms and a
-TSN-ResNet50 forward pass 0.82 s instead of 0.56 s. ``tune_allocator`` keeps freed memory in the
-heap for reuse (the effect jemalloc/tcmalloc are preloaded for in production PyTorch deployments).
+free, so each large activation tensor of a video network page-faults all over again
+(``python benchmarks/allocator.py`` times both settings side by side). ``tune_allocator`` keeps
+freed memory in the heap for reuse (the effect jemalloc/tcmalloc are preloaded for in production
+PyTorch deployments).
 Set ``ACTIONREC_MALLOC=default`` to leave glibc's defaults.
 """
 

@@ -17,7 +17,7 @@ def test_demo_trains_the_models_in_turn_and_reports_them(capsys, tmp_path):
                  "--work-dir", str(tmp_path), "--set", "data.workers=0"])
     out = capsys.readouterr().out
     assert code == 0
-    final = out.split("validation set, best checkpoint of each model")[1]
+    final = out.split("test set, best checkpoint of each model by validation top-1")[1]
     rows = re.findall(r"^(tsn-resnet18|gst-resnet18) +([\d.]+) +([\d.]+) +([\d.]+)", final, re.M)
     assert [r[0] for r in rows] == ["tsn-resnet18", "gst-resnet18"]
     tsn = build_model("tsn", num_classes=2 * len(DEMO_PAIRS), num_frames=8, backbone="resnet18")

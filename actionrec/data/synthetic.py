@@ -158,6 +158,7 @@ class SynthSpec:
     size: int = 64
     seed: int = 0
     val_fraction: float = 0.2
+    test_fraction: float = 0.2  # extra videos per class for test.txt, beyond ``videos``
     fps: int = 25
     pairs: tuple[int, ...] = tuple(range(len(PAIRS)))  # which reversal pairs to include
 
@@ -189,7 +190,10 @@ def _write_one(job: tuple[str, int, int, SynthSpec]) -> None:
 
 def generate(out: str | os.PathLike, spec: SynthSpec = SynthSpec(), *, workers: int | None = None,
              overwrite: bool = False) -> dict:
-    """Write videos, ``train.txt``, ``val.txt``, ``labels.txt`` and ``synth.json`` into ``out``.
+    """Write videos, ``train.txt``, ``val.txt``, ``test.txt``, ``labels.txt`` and ``synth.json``
+    into ``out``. ``spec.videos`` are split into train and val; the test split adds
+    ``test_fraction`` as many fresh videos per class, so that a model chosen on val is scored on
+    videos nothing has seen (and train and val stay those of a set made without it).
 
     Video ``k`` of class ``c`` depends only on ``(seed, c, k)``: the output is the same for a
     seed whatever the number of workers. Returns the summary written to ``synth.json``. A
@@ -209,13 +213,15 @@ def generate(out: str | os.PathLike, spec: SynthSpec = SynthSpec(), *, workers: 
     classes = spec.classes
     per_class = spec.videos // len(classes)
     n_val = max(1, round(per_class * spec.val_fraction))
-    jobs, lists = [], {"train": [], "val": []}
+    n_test = max(1, round(per_class * spec.test_fraction))
+    jobs, lists = [], {"train": [], "val": [], "test": []}
     for label, name in enumerate(classes):
         (out / "videos" / name).mkdir(parents=True, exist_ok=True)
-        for k in range(per_class):
+        for k in range(per_class + n_test):
             rel = f"videos/{name}/{k:04d}.mp4"
             jobs.append((str(out / rel), CLASSES.index(name), k, spec))
-            lists["val" if k >= per_class - n_val else "train"].append(f"{rel} {label}")
+            split = "test" if k >= per_class else "val" if k >= per_class - n_val else "train"
+            lists[split].append(f"{rel} {label}")
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
@@ -226,9 +232,10 @@ def generate(out: str | os.PathLike, spec: SynthSpec = SynthSpec(), *, workers: 
     for split, lines in lists.items():
         (out / f"{split}.txt").write_text("\n".join(lines) + "\n")
     (out / "labels.txt").write_text("\n".join(classes) + "\n")
-    summary = {**asdict(spec), "videos": len(jobs), "classes": classes,
+    summary = {**asdict(spec), "videos": len(lists["train"]) + len(lists["val"]),
+               "classes": classes,
                "reversal_pairs": [[2 * i, 2 * i + 1] for i in range(len(spec.pairs))],
-               "train": len(lists["train"]), "val": len(lists["val"])}
+               **{split: len(lines) for split, lines in lists.items()}}
     (out / "synth.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
@@ -238,8 +245,9 @@ def format_summary(out: str | os.PathLike, summary: dict) -> str:
     classes = summary["classes"]
     return "\n".join([
         f"synthetic reversal-pair dataset in {out}: {summary['videos']} h264 videos "
-        f"({summary['train']} train / {summary['val']} val), {summary['frames']} frames of "
+        f"({summary['train']} train / {summary['val']} val) and {summary['test']} test videos, "
+        f"{summary['frames']} frames of "
         f"{summary['size']}x{summary['size']}, seed {summary['seed']}",
         f"  {len(classes)} classes in {len(summary['reversal_pairs'])} time-reversal pairs: "
         + ", ".join(f"{classes[a]}/{classes[b]}" for a, b in summary["reversal_pairs"]),
-        f"  lists: {out}/train.txt, {out}/val.txt; label map: {out}/labels.txt"])
+        f"  lists: {out}/train.txt, {out}/val.txt, {out}/test.txt; label map: {out}/labels.txt"])

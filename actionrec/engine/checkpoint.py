@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import io
 import json
 import os
 import pickle
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 from torch import nn
 
 from ..config import Config, load_config
@@ -47,12 +48,14 @@ def _file_mode() -> int:
     return 0o666 & ~mask
 
 
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename the result onto ``path`` (same folder, so atomic).
-    A full disk or an unwritable folder is a one-line error naming ``path``."""
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file and rename it onto ``path`` (same folder, so atomic).
+    Serialised before, written with Python's I/O: a full disk or an unwritable folder is a
+    one-line error naming ``path`` (PyTorch's own writer reports a full disk as a RuntimeError
+    from its stream writer)."""
     tmp = path.with_name(TEMPORARY.format(name=path.name, pid=os.getpid()))
     try:
-        write(tmp)
+        tmp.write_bytes(data)
         os.chmod(tmp, _file_mode())
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
@@ -81,7 +84,7 @@ def save_weights(path: Path, model: nn.Module, cfg: Config, class_names: list[st
 def _write(path: Path, tensors: dict, meta: dict, best: tuple[int, float] | None) -> None:
     if best is not None:
         meta = {**meta, "best_epoch": str(best[0]), "best_metric": repr(best[1])}
-    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+    atomic_write(path, save(tensors, metadata=meta))
 
 
 def _metadata(path: str) -> dict:
@@ -201,12 +204,14 @@ class CheckpointManager:
         the best file when ``is_best``. ``latest.json`` is written last: the commit."""
         weights, state_path = self.paths(epoch)
         save_weights(weights, model, cfg, class_names)
-        atomic_write(state_path, lambda tmp: torch.save(state, tmp))
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        atomic_write(state_path, buffer.getvalue())
         if is_best:
             save_weights(self.dir / BEST, model, cfg, class_names,
                          best=(state["best_epoch"], state["best"]))
         latest = {"epoch": epoch, "weights": weights.name, "state": state_path.name}
-        atomic_write(self.dir / LATEST, lambda tmp: tmp.write_text(json.dumps(latest)))
+        atomic_write(self.dir / LATEST, json.dumps(latest).encode())
         self._prune(epoch)
         return weights
 

@@ -157,7 +157,7 @@ class Trainer:
             self._resume(*found)
         elif resume:
             log.info("--resume: no checkpoint in %s, starting from scratch", self.work_dir)
-        atomic_write(self.work_dir / "config.yaml", lambda tmp: tmp.write_text(dump_config(cfg)))
+        atomic_write(self.work_dir / "config.yaml", dump_config(cfg).encode())
         self._reconcile_log(found[1].get("log") if found else None)
         from torch.utils.tensorboard import SummaryWriter  # slow import: only when training
 
@@ -236,8 +236,7 @@ class Trainer:
         if last is not None and not any(r == last for r in kept):
             kept.append(last)
         if kept != records:
-            atomic_write(path, lambda tmp: tmp.write_text("".join(json.dumps(r) + "\n"
-                                                                  for r in kept)))
+            atomic_write(path, "".join(json.dumps(r) + "\n" for r in kept).encode())
 
     # -- loop ----------------------------------------------------------------------------------------
     def fit(self) -> dict:

@@ -43,9 +43,9 @@ branch only (the other a single conv), ``ms_st`` both, ``msti`` both plus the CA
 Form (measured on CPU, ``benchmarks/conv_forms.py``): the network keeps clips as frames
 ``(N*T, C, H, W)`` like the 2D models; a 1x3x3 conv is a 2D conv on the frames and a 3x1x1 conv a
 2D conv with a (3, 1) kernel on the zero-copy view ``(N, C, T, H*W)``. Same arithmetic as Conv3d;
-at batch 1 PyTorch's Conv3d is 1.9-6.9x slower than these 2D forms at the tube's shapes, at batch
-2 they are equal. Whole network, one 16x224x224 clip: 0.30 s in this form vs 0.44 s with Conv3d
-layers. Only conv1 and the max-pool are 3D operators. (``temporal.temporal_conv``, the shared
+at batch 1 PyTorch's Conv3d is several times slower than these 2D forms at the tube's shapes, at
+batch 2 they are about equal (``python benchmarks/conv_forms.py`` prints the ratios). Only conv1
+and the max-pool are 3D operators. (``temporal.temporal_conv``, the shared
 temporal conv of STM and TSM, stays a Conv3d: in those whole networks at batch 1 the 2D form was
 slower once the layout round trip is counted.)
 

@@ -90,8 +90,8 @@ class TemporalShift(nn.Module):
 
     Computed as a channel-wise temporal convolution with fixed one-hot kernels (a non-persistent
     buffer: the state dict keeps torchvision's keys): exact, it keeps the channels-last layout and
-    exports as one Conv node. On the 2-core CPU it took 15 ms where concatenating shifted slices
-    took 41 ms and left the result in a layout the next convolution had to convert.
+    exports as one Conv node, where concatenating shifted slices leaves the result in a layout
+    the next convolution has to convert (no benchmark here times the two).
     """
 
     def __init__(self, channels: int, num_frames: int, fold_div: int = 8):

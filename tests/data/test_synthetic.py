@@ -15,10 +15,23 @@ def test_layout_and_lists(synth_small):
     train = parse_list(synth_small / "train.txt", num_classes=len(names))
     val = parse_list(synth_small / "val.txt", num_classes=len(names))
     assert len(train) + len(val) == 40 and {e.label for e in val} == set(range(10))
+    test = parse_list(synth_small / "test.txt", num_classes=len(names))
+    assert len(test) == 10 and {e.label for e in test} == set(range(10))
+    assert not {e.path for e in test} & {e.path for e in train + val}  # unseen videos
     info = VideoReader(synth_small / train[0].path).info
     assert (info.num_frames, info.width, info.height, info.codec) == (16, 32, 32, "h264")
     meta = json.loads((synth_small / "synth.json").read_text())
     assert meta["reversal_pairs"][0] == [0, 1] and meta["seed"] == 3
+
+
+def test_the_test_split_leaves_train_and_val_as_they_were(tmp_path, synth_small):
+    """Video k of a class depends on (seed, class, k) alone: whatever the size of the test split,
+    the train and val lists, and their videos, are the same."""
+    plain = tmp_path / "plain"
+    generate(plain, SynthSpec(videos=40, frames=16, size=32, seed=3, test_fraction=0.5), workers=1)
+    for split in ("train", "val"):
+        assert (plain / f"{split}.txt").read_text() == (synth_small / f"{split}.txt").read_text()
+    assert len((plain / "test.txt").read_text().splitlines()) == 20
 
 
 def test_deterministic_for_a_seed(tmp_path, synth_small):

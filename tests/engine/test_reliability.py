@@ -78,19 +78,27 @@ def test_resume_may_extend_the_epochs(synth_small, tmp_path):
     assert "epochs: 2" in (work / "config.yaml").read_text()
 
 
-def test_disk_full_names_the_file(tmp_path, monkeypatch):
-    """The save's write fails as on a full disk (ENOSPC, injected): one line naming the file."""
+@pytest.mark.parametrize("what", ["weights", "state"])
+def test_disk_full_names_the_file(what, tmp_path, monkeypatch):
+    """The file write fails as on a full disk (ENOSPC injected at Path.write_bytes, which every
+    checkpoint file goes through): one line naming the file, no temporary left."""
+    from pathlib import Path
+
     from torch import nn
 
     from actionrec.config import Config
 
-    def full(*args, **kwargs):
+    def full(self, data):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(checkpoint, "save_file", full)
-    with pytest.raises(CheckpointError, match=r"^no space left on device while writing .*w\.sa"):
-        checkpoint.save_weights(tmp_path / "w.safetensors", nn.Linear(2, 2), Config(), ["a", "b"])
-    assert not list(tmp_path.iterdir())  # no temporary left either
+    manager = checkpoint.CheckpointManager(tmp_path)
+    if what == "state":  # the weights go through, the state file hits the full disk
+        monkeypatch.setattr(checkpoint, "save_weights", lambda *a, **k: None)
+    monkeypatch.setattr(Path, "write_bytes", full)
+    name = "epoch_0000.safetensors" if what == "weights" else "epoch_0000.state.pt"
+    with pytest.raises(CheckpointError, match=f"^no space left on device while writing .*{name}$"):
+        manager.save(0, nn.Linear(2, 2), Config(), ["a", "b"], {"epoch": 0}, is_best=False)
+    assert not list(tmp_path.glob(".*"))
 
 
 def test_checkpoint_files_share_one_mode(synth_small, tmp_path):
