@@ -34,7 +34,7 @@ def raw_decode_rate(paths: list[str], sampler: SegmentSampler, short_side: int |
 
     def one_pass(epoch: int) -> None:
         for i, path in enumerate(paths):
-            with VideoReader(path) as reader:
+            with VideoReader(path, threads=1) as reader:  # as ClipDataset decodes
                 idx = sampler(reader.num_frames, train=True, rng=np.random.default_rng([epoch, i]))
                 reader.read(idx.reshape(-1), short_side=short_side)
 

@@ -34,6 +34,8 @@ def setup(synth_small, trained_tsn, tmp_path_factory):
                     config=lambda c: c["test"].update(clips=100000))
     edit_checkpoint(trained_tsn, d / "gst.safetensors",
                     config=lambda c: c["model"].update(name="gst"))
+    edit_checkpoint(trained_tsn, d / "invalid.safetensors",
+                    config=lambda c: c["train"].update(batch_size=0))
     assert run_quiet("train", cfg) == 0  # a finished run in d / "work"
     return {"dir": d, "cfg": cfg, "ckpt": trained_tsn, "synth": synth_small}
 
@@ -81,6 +83,8 @@ CASES = [
     ("test NaN", "test {cfg} --checkpoint {dir}/nan.safetensors", "non-finite scores"),
     ("metadata clips", f"predict {VIDEO} --checkpoint {{dir}}/clips.safetensors",
      "metadata test.clips=100000 is out of range"),
+    ("metadata invalid", f"predict {VIDEO} --checkpoint {{dir}}/invalid.safetensors",
+     "invalid.safetensors metadata: train.batch_size: 0 is not allowed"),
     ("test other model", "test {cfg} --checkpoint {dir}/gst.safetensors",
      "model.name: 'gst' (checkpoint) vs 'tsn' (config)"),
     ("test other labels", "test {cfg} --checkpoint {ckpt} --set "

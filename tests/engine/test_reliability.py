@@ -116,3 +116,37 @@ def test_bench_json_and_markdown_together(capsys, tmp_path):
                        "--size", "32", "--batch", "1", "--rounds", "1", "--json", "--markdown", md)
     assert code == 0 and {r["model"] for r in json.loads(out)["rows"]} == {"tsm", "tsn (baseline)"}
     assert "| tsm | resnet18 2x3x32x32 |" in md.read_text()
+
+
+def test_non_finite_validation_stops_training_with_nothing_of_that_epoch_saved(synth_small,
+                                                                               tmp_path):
+    """One optimizer step per epoch (a batch is the whole train list), and from epoch 2 on an lr
+    of 1e10 without clipping: epoch 2's only loss is still finite, its step makes the weights
+    infinite, and its validation scores are NaN."""
+    import torch
+    from safetensors.torch import load_file
+
+    from actionrec.errors import TrainingDiverged
+
+    work = tmp_path / "w"
+    cfg = tiny_config(synth_small, work, "train.batch_size=30", "train.lr_gamma=1e12",
+                      "train.clip_grad=null", "train.epochs=3")
+    with pytest.raises(TrainingDiverged, match=r"^validation after epoch 2: non-finite scores .* "
+                                               r"nothing of this epoch was saved"):
+        train(cfg)
+    assert json.loads((work / "latest.json").read_text())["epoch"] == 0
+    assert not (work / "epoch_0001.safetensors").exists()
+    assert checkpoint.best_record(work / "best.safetensors")[0] == 1
+    assert all(torch.isfinite(t).all() for t in load_file(work / "best.safetensors").values()
+               if t.is_floating_point())
+
+
+def test_an_unreadable_validation_list_saves_the_epoch_first(synth_small, tmp_path):
+    from actionrec.errors import ActionrecError
+
+    (tmp_path / "bad.txt").write_text("missing/a.mp4 0\nmissing/b.mp4 1\n")
+    work = tmp_path / "w"
+    with pytest.raises(ActionrecError, match="epoch 1 was saved first"):
+        train(tiny_config(synth_small, work, f"data.val_list={tmp_path / 'bad.txt'}"))
+    assert json.loads((work / "latest.json").read_text())["epoch"] == 0
+    assert (work / "epoch_0000.safetensors").is_file() and not (work / "best.safetensors").exists()
