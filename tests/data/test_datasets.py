@@ -15,7 +15,7 @@ from actionrec.data.datasets import (
 )
 from actionrec.data.sampling import SegmentSampler
 from actionrec.data.transforms import eval_transforms, train_transforms
-from actionrec.errors import ListFormatError
+from actionrec.errors import ListFormatError, NoReadableVideo
 
 
 def write(path, text):
@@ -118,7 +118,7 @@ def test_missing_root_and_all_bad(tmp_path, synth_small):
     entries = parse_list(write(tmp_path / "l.txt", "gone.mp4 0\n"))
     with pytest.raises(FileNotFoundError, match="nowhere: data root not found"):
         make_dataset(tmp_path / "nowhere", entries)
-    with pytest.raises(RuntimeError, match="unreadable entries in a row.*actionrec data check"):
+    with pytest.raises(NoReadableVideo, match="unreadable entries in a row.*actionrec data check"):
         make_dataset(tmp_path, entries)[0]
 
 
