@@ -102,19 +102,17 @@ def perturb_norms(model, seed: int = 0) -> None:
 
 
 def calibrate_norms(model, example, seed: int = 0) -> None:
-    """Weights as a trained network has them (in place): every BatchNorm's scale and shift drawn
-    at random (no zero-initialised scale hides a block) and its running statistics those of
+    """Weights as a trained network has them (in place): ``perturb_norms``'s random BN scales
+    and shifts (no zero-initialised scale hides a block), with the running statistics those of
     ``example``, so activations stay of order one. Leaves the model in eval mode."""
     import torch
 
-    g = torch.Generator().manual_seed(seed)
+    perturb_norms(model, seed)
     norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average: one batch sets the statistics
     with torch.no_grad():
-        for m in norms:
-            m.weight.copy_(torch.empty(m.weight.shape).uniform_(0.5, 1.5, generator=g))
-            m.bias.copy_(torch.empty(m.bias.shape).uniform_(-0.2, 0.2, generator=g))
-            m.reset_running_stats()
-            m.momentum = None  # a cumulative average: one batch sets the statistics
         model.train()(example)
     for m in norms:
         m.momentum = 0.1

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from actionrec.config import dump_config
+from actionrec.engine.train import train
 from tests.conftest import REPO, edit_checkpoint, run, tiny_config
 
 
@@ -36,14 +37,8 @@ def setup(synth_small, trained_tsn, tmp_path_factory):
                     config=lambda c: c["model"].update(name="gst"))
     edit_checkpoint(trained_tsn, d / "invalid.safetensors",
                     config=lambda c: c["train"].update(batch_size=0))
-    assert run_quiet("train", cfg) == 0  # a finished run in d / "work"
+    train(tiny_config(synth_small, d / "work", "train.epochs=1"))  # a finished run
     return {"dir": d, "cfg": cfg, "ckpt": trained_tsn, "synth": synth_small}
-
-
-def run_quiet(*argv):
-    from actionrec.cli import main
-
-    return main([str(a) for a in argv])
 
 
 NEW = "--work-dir {dir}/new --overwrite"  # cases that get as far as training may save there

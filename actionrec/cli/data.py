@@ -8,10 +8,11 @@ import sys
 
 from tqdm import tqdm
 
+from ..config import DataConfig
 from ..errors import CliError, VideoError
 from .common import add_json
 
-TEMPLATE = "img_{:05d}.jpg"
+TEMPLATE = DataConfig().frame_template
 
 
 def register(sub) -> None:

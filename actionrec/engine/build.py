@@ -21,10 +21,12 @@ DEFAULTS = vars(ModelConfig())
 
 
 def select_device(name: str) -> torch.device:
+    """``train.device``, which ``--device`` sets for the commands that take it."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ActionrecError("train.device=cuda but no CUDA device is available")
+        raise ActionrecError("device cuda asked for (--device or train.device), but this machine "
+                             "has no CUDA device; use --device cpu or auto")
     return torch.device(name)
 
 

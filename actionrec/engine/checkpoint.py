@@ -42,10 +42,13 @@ LOCK = ".lock"
 TEMPORARY = ".{name}.tmp{pid}"  # an interrupted save leaves these behind
 
 
-def _file_mode() -> int:
-    mask = os.umask(0)
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it; set back at once, at import
     os.umask(mask)
-    return 0o666 & ~mask
+    return mask
+
+
+FILE_MODE = 0o666 & ~_umask()  # what open() would give a new file
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -56,7 +59,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(TEMPORARY.format(name=path.name, pid=os.getpid()))
     try:
         tmp.write_bytes(data)
-        os.chmod(tmp, _file_mode())
+        os.chmod(tmp, FILE_MODE)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -157,7 +160,10 @@ class WorkDirLock:
 
     def __init__(self, work_dir: str | os.PathLike):
         path = Path(work_dir) / LOCK
-        self.file = open(path, "a+")  # held until release()
+        try:
+            self.file = open(path, "a+")  # held until release()
+        except OSError as e:
+            raise ActionrecError(f"cannot write in work dir {work_dir}: {e.strerror}") from None
         try:
             fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -222,14 +228,14 @@ class CheckpointManager:
         adopted. A best file older than the state records (written by an earlier actionrec, which
         committed first) is rewritten from the best epoch's own weights where they are kept."""
         path = self.dir / BEST
-        record = best_record(path) if path.is_file() else None
+        exists = path.is_file()
+        record = best_record(path) if exists else None  # None too for a file without a record
         if record is not None and record[0] > best_epoch:
             return record
-        if best_epoch > 0 and (record is None and not path.is_file()
-                               or record is not None and record[0] < best_epoch):
-            source = self.paths(best_epoch - 1)[0]
-            if source.is_file():
-                _write(path, read_weights(source), _metadata(str(source)), (best_epoch, best))
+        stale = not exists or (record is not None and record[0] < best_epoch)
+        source = self.paths(best_epoch - 1)[0]
+        if best_epoch > 0 and stale and source.is_file():
+            _write(path, read_weights(source), _metadata(str(source)), (best_epoch, best))
         return best_epoch, best
 
     def _prune(self, newest: int) -> None:

@@ -63,11 +63,12 @@ def readable_batches(loader, bad: list, *, desc: str = "eval") -> Iterator[dict]
             yield batch
 
 
-def check_finite(scores: torch.Tensor, paths) -> None:
-    """NonFiniteOutput naming the first video whose scores are NaN or infinite."""
+def check_finite(scores: torch.Tensor, path_of) -> None:
+    """NonFiniteOutput naming the first video whose scores are NaN or infinite; ``path_of(i)``
+    is the path of row ``i`` (asked for only then)."""
     bad = (~torch.isfinite(scores)).any(-1)
     if bad.any():
-        first = paths[int(bad.nonzero()[0])]
+        first = path_of(int(bad.nonzero()[0]))
         raise NonFiniteOutput(f"non-finite scores (NaN or inf) for {int(bad.sum())} of "
                               f"{len(scores)} videos, the first {first}: the model's weights "
                               "have diverged or the input is broken")
@@ -82,7 +83,7 @@ def collect_scores(model: nn.Module, loader, device: torch.device, *, amp: bool 
     scores, labels, indices, bad = [], [], [], []
     for batch in readable_batches(loader, bad, desc=desc):
         scores.append(score_views(model, to_device(batch["clip"], device), amp=amp).cpu())
-        check_finite(scores[-1], [loader.dataset.path_of(int(i)) for i in batch["index"]])
+        check_finite(scores[-1], lambda i, index=batch["index"]: loader.dataset.path_of(int(index[i])))
         labels.append(batch["label"])
         indices.append(batch["index"])
     if not scores:

@@ -148,7 +148,7 @@ def predict_videos(checkpoint: str | Path, videos: list[str], *, topk: int = 5,
             results.append(Prediction(str(path), error=sample["bad"][0][1]))
             continue
         probs = score_views(model, sample["clip"][None].to(device), amp=cfg.train.amp).cpu()
-        check_finite(probs, [str(path)])
+        check_finite(probs, lambda _, path=path: str(path))
         p, idx = probs[0].topk(min(topk, len(names)))
         results.append(Prediction(str(path), [(names[j], float(q)) for j, q in
                                               zip(idx.tolist(), p.tolist(), strict=True)]))

@@ -83,7 +83,7 @@ def last_line(error: Exception) -> str:
     """The message of an error raised in a DataLoader worker, without the worker's traceback
     that PyTorch puts in front of it when re-raising it in the main process."""
     text = str(error).strip().splitlines()[-1]
-    return text.split(": ", 1)[1] if text.startswith("actionrec.errors.") else text
+    return text.removeprefix(f"{type(error).__module__}.{type(error).__qualname__}: ")
 
 
 class Trainer:

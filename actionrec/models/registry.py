@@ -151,11 +151,6 @@ def get_spec(name: str) -> ModelSpec:
     return MODELS[name]
 
 
-def model_options(name: str) -> dict[str, object]:
-    """Keyword options of a registered model with their defaults."""
-    return get_spec(name).defaults
-
-
 def build_model(name: str, *, num_classes: int, num_frames: int, **options) -> nn.Module:
     spec = get_spec(name)
     unknown = sorted(set(options) - set(spec.options))
