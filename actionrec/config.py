@@ -250,11 +250,43 @@ def parse_overrides(overrides: list[str]) -> dict:
     return out
 
 
+# what a prepared dataset's data.yaml defines; the paths among them are relative to its folder
+DATASET_KEYS = ("root", "train_list", "val_list", "test_list", "label_map", "kind",
+                "frame_template")
+_PATH_KEYS = ("root", "train_list", "val_list", "test_list", "label_map")
+
+
+def read_data_file(path: str | Path) -> dict:
+    """The ``data:`` section of a prepared dataset's ``data.yaml`` (``actionrec data prepare``),
+    checked, with relative paths joined to the file's folder and every dataset key it leaves out
+    at its default, so that nothing of the config's own dataset stays behind."""
+    path = Path(path)
+    values = _read_yaml(path)
+    if set(values) != {"data"}:
+        raise ConfigError(f"{path}: expected one top-level key, data:, got "
+                          f"{', '.join(map(str, values)) or 'nothing'}")
+    _build(DataConfig, values["data"], str(path), "data.")
+    data = dict(values["data"])
+    for key in _PATH_KEYS:
+        if data.get(key) and not Path(data[key]).is_absolute():
+            data[key] = str(path.parent / data[key])
+    defaults = DataConfig()
+    return {**{k: getattr(defaults, k) for k in DATASET_KEYS}, **data}
+
+
+def data_file_text(data: dict, note: str) -> str:
+    """A ``data.yaml`` that ``read_data_file`` reads: ``note`` as its comment, then ``data:``."""
+    comment = "".join(f"# {line}\n" for line in note.splitlines())
+    return comment + yaml.safe_dump({"data": data}, sort_keys=False)
+
+
 def load_config(path: str | Path | None, overrides: list[str] = (), *, data: dict | None = None,
-                source: str = "config") -> Config:
-    """Config from a YAML file (or a dict via ``data``, errors naming ``source``) plus ``--set``
-    style overrides."""
+                source: str = "config", data_file: str | Path | None = None) -> Config:
+    """Config from a YAML file (or a dict via ``data``, errors naming ``source``), then the
+    dataset of ``data_file`` (a prepared ``data.yaml``), then ``--set`` style overrides."""
     values = _read_yaml(Path(path)) if path is not None else dict(data or {})
+    if data_file is not None:
+        values = _merge(values, {"data": read_data_file(data_file)})
     values = _merge(values, parse_overrides(list(overrides)))
     source = str(path) if path is not None else source
     cfg = _build(Config, values, source)

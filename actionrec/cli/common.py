@@ -11,6 +11,9 @@ from ..config import Config
 
 def add_config(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", metavar="CONFIG", help="YAML config (configs/)")
+    parser.add_argument("--data", metavar="DATA_YAML",
+                        help="a prepared dataset's data.yaml (`actionrec data prepare`): replaces "
+                             "the config's dataset (root, lists, label map, kind)")
 
 
 def add_set(parser: argparse.ArgumentParser, help: str = "override config keys") -> None:
@@ -66,7 +69,7 @@ def load_config(args: argparse.Namespace) -> Config:
     overrides = list(args.set)
     if getattr(args, "device", None):
         overrides.append(f"train.device={args.device}")
-    cfg = load(args.config, overrides)
+    cfg = load(args.config, overrides, data_file=getattr(args, "data", None))
     if getattr(args, "work_dir", None):
         cfg.work_dir = args.work_dir
     return cfg

@@ -1,4 +1,5 @@
-"""``actionrec data info | check | synth``: inspect, check and generate datasets."""
+"""``actionrec data info | check | synth | prepare | resize | extract-frames``: inspect, check,
+generate, convert and preprocess datasets."""
 
 from __future__ import annotations
 
@@ -46,6 +47,31 @@ def register(sub) -> None:
                        help="replace a dataset generated in OUT before")
     synth.set_defaults(func=run_synth)
 
+    from ..data.prepare import DATASETS
+
+    prep = dsub.add_parser("prepare", help="lists, labels and data.yaml from a benchmark's "
+                                           "official annotation files")
+    prep.add_argument("dataset", metavar="DATASET", help=", ".join(DATASETS))
+    prep.add_argument("--annotations", required=True, metavar="DIR",
+                      help="folder of the official annotation files (or of their unpacked archive)")
+    prep.add_argument("--media", required=True, metavar="DIR",
+                      help="folder the videos or frame folders were unpacked into (the data root)")
+    prep.add_argument("--out", metavar="DIR", help="where to write (default: data/DATASET)")
+    prep.add_argument("--split", type=int, default=1, help="official split (UCF101, HMDB51: 1-3)")
+    prep.set_defaults(func=run_prepare)
+
+    for name, mode, what in (("resize", "resize", "re-encode videos (H.264 MP4) to a short side"),
+                             ("extract-frames", "frames", "extract JPEG frames at a short side")):
+        cmd = dsub.add_parser(name, help=what)
+        cmd.add_argument("inputs", nargs="+", metavar="LIST_OR_DIR",
+                         help="video lists, folders of videos, or a prepared data.yaml")
+        cmd.add_argument("--root", help="folder the lists' paths are relative to")
+        cmd.add_argument("--out", required=True, metavar="DIR")
+        cmd.add_argument("--short-side", type=int, default=256)
+        cmd.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                         help="parallel processes (default: one per CPU)")
+        cmd.set_defaults(func=run_media, mode=mode)
+
 
 def run_info(args) -> int:
     from ..data.video import probe
@@ -92,4 +118,28 @@ def run_synth(args) -> int:
                      pairs=tuple(args.pairs))
     print(format_summary(args.out, generate(args.out, spec, workers=args.workers,
                                             overwrite=args.overwrite)))
+    return 0
+
+
+def run_prepare(args) -> int:
+    from ..data.prepare import prepare
+
+    out = args.out or os.path.join("data", args.dataset)
+    for summary in prepare(args.dataset, args.annotations, args.media, out, split=args.split):
+        print(summary.line())
+    print(f"written to {out}/: the lists, labels.txt, missing.txt and data.yaml")
+    return 0
+
+
+def run_media(args) -> int:
+    from ..data.media import convert
+
+    report = convert(args.inputs, args.out, args.mode, args.short_side, root=args.root,
+                     workers=args.workers, progress=sys.stderr.isatty())
+    for r in report.results:
+        if r.error:
+            print(f"CORRUPT {r.error}", flush=True)
+    print(report.line())
+    for path in report.lists + ([report.data_file] if report.data_file else []):
+        print(f"written: {path}")
     return 0

@@ -244,6 +244,16 @@ class VideoReader:
         return self._table
 
 
+def count_frames(folder: str | os.PathLike, template: str, start_index: int = 1) -> int:
+    """Consecutive frame files ``template.format(start_index), (start_index + 1), ...`` in
+    ``folder``, from one directory listing (a stat per frame is slow on network disks)."""
+    names = set(os.listdir(folder))
+    n = 0
+    while template.format(start_index + n) in names:
+        n += 1
+    return n
+
+
 class FrameFolderReader:
     """Raw frames stored as image files, one per frame: ``template.format(start_index + i)``.
 
@@ -259,9 +269,7 @@ class FrameFolderReader:
         if not os.path.isdir(self.path):
             raise VideoError(f"{self.path}: frame folder not found")
         if num_frames is None:
-            num_frames = 0
-            while os.path.exists(self._file(num_frames)):
-                num_frames += 1
+            num_frames = count_frames(self.path, template, start_index)
             if num_frames == 0:
                 raise VideoError(f"{self.path}: no frame named {template.format(start_index)}")
         self.num_frames = num_frames

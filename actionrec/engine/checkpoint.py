@@ -19,8 +19,8 @@ are written with the process's umask. ``WorkDirLock`` keeps a second run out of 
 
 from __future__ import annotations
 
-import errno
 import fcntl
+import functools
 import io
 import json
 import os
@@ -32,46 +32,18 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 from torch import nn
 
+from .. import files
 from ..config import Config, load_config
 from ..errors import ActionrecError, CheckpointError
+from ..files import TEMPORARY
 from ..models.pretrained import read_weights
 
 LATEST = "latest.json"
 BEST = "best.safetensors"
 LOCK = ".lock"
-TEMPORARY = ".{name}.tmp{pid}"  # an interrupted save leaves these behind
 
 
-def _umask() -> int:
-    mask = os.umask(0)  # the only way to read it; set back at once, at import
-    os.umask(mask)
-    return mask
-
-
-FILE_MODE = 0o666 & ~_umask()  # what open() would give a new file
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file and rename it onto ``path`` (same folder, so atomic).
-    Serialised before, written with Python's I/O: a full disk or an unwritable folder is a
-    one-line error naming ``path`` (PyTorch's own writer reports a full disk as a RuntimeError
-    from its stream writer)."""
-    tmp = path.with_name(TEMPORARY.format(name=path.name, pid=os.getpid()))
-    try:
-        tmp.write_bytes(data)
-        os.chmod(tmp, FILE_MODE)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        if e.errno == errno.ENOSPC:
-            raise CheckpointError(f"no space left on device while writing {path}") from None
-        if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            raise CheckpointError(f"cannot write {path}: {e.strerror}") from None
-        raise
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+atomic_write = functools.partial(files.atomic_write, error=CheckpointError)
 
 
 def save_weights(path: Path, model: nn.Module, cfg: Config, class_names: list[str], *,
