@@ -33,6 +33,7 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
+    prepared: str = ""  # a prepared dataset's data.yaml (`actionrec data prepare`), read if it exists
     root: str = ""
     train_list: str = ""
     val_list: str = ""
@@ -46,7 +47,8 @@ class DataConfig:
     size: int = 224
     short_side: int | None = None  # default size * 8 / 7 (256 for 224)
     decode_short_side: int | None = None  # resize while decoding (fast for HD videos)
-    scales: list = field(default_factory=lambda: [1.0, 0.875, 0.75, 0.66])
+    crop: str = "multiscale"  # training crop: multiscale (TSN) | random (GST, MSTI, StNet) | random_resized
+    scales: list = field(default_factory=lambda: [1.0, 0.875, 0.75, 0.66])  # multiscale crop
     flip: bool = True
     mirror_swap: bool = False  # swap left/right classes when flipping (Something-Something)
     workers: int = 2
@@ -80,8 +82,22 @@ class TrainConfig:
 @dataclass
 class TestConfig:
     clips: int = 1  # temporal clips per video
-    crops: int = 1  # 1 (centre), 3 or 10
+    clip_offsets: str = "even"  # even | random (STM Sec. 4.2 samples its 10 test clips at random)
+    crops: int = 1  # 1 (centre), 3 (squares of the short side, STM), 5 (GST Table 4) or 10
+    short_side: int | None = None  # before the test crops; default data.short_side, else size * 8 / 7
     batch_size: int = 8
+
+
+@dataclass
+class RecipeInfo:
+    """What a recipe of configs/ reproduces (`actionrec zoo` lists them); no effect on a run."""
+    paper: str = ""  # STM | GST | StNet | MSTI-Net (baselines: the paper whose table has the row)
+    table: str = ""  # e.g. "Table 1"
+    section: str = ""  # where the protocol is stated, e.g. "4.2"
+    dataset: str = ""  # a name of `actionrec data prepare`
+    top1: float | None = None  # the paper's top-1 % for this row: a target, never our result
+    views: str = ""  # the paper's test views, e.g. "10 clips x 3 crops"
+    differs: str = ""  # what this recipe does differently from the paper, and why
 
 
 @dataclass
@@ -91,6 +107,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     test: TestConfig = field(default_factory=TestConfig)
     work_dir: str = "work_dirs/default"
+    recipe: RecipeInfo = field(default_factory=RecipeInfo)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -100,10 +117,12 @@ class Config:
 CHOICES = {
     ("data", "kind"): ("video", "rawframes", "features"),
     ("data", "sampler"): ("segment", "snippet", "dense"),
+    ("data", "crop"): ("multiscale", "random", "random_resized"),
+    ("test", "clip_offsets"): ("even", "random"),
     ("train", "optimizer"): ("sgd", "adam"),
     ("train", "schedule"): ("step", "cosine"),
     ("train", "device"): ("auto", "cpu", "cuda"),
-    ("test", "crops"): (1, 3, 10),
+    ("test", "crops"): (1, 3, 5, 10),
 }
 
 
@@ -154,6 +173,7 @@ LIMITS = {
     ("train", "eval_every"): AT_LEAST_1,
     ("train", "log_every"): AT_LEAST_1,
     ("test", "clips"): AT_LEAST_1,
+    ("test", "short_side"): AT_LEAST_1,
     ("test", "batch_size"): AT_LEAST_1,
 }
 
@@ -283,11 +303,16 @@ def data_file_text(data: dict, note: str) -> str:
 def load_config(path: str | Path | None, overrides: list[str] = (), *, data: dict | None = None,
                 source: str = "config", data_file: str | Path | None = None) -> Config:
     """Config from a YAML file (or a dict via ``data``, errors naming ``source``), then the
-    dataset of ``data_file`` (a prepared ``data.yaml``), then ``--set`` style overrides."""
+    dataset of ``data_file`` (a prepared ``data.yaml``; by default ``data.prepared`` where that
+    file exists), then ``--set`` style overrides."""
     values = _read_yaml(Path(path)) if path is not None else dict(data or {})
+    overrides = parse_overrides(list(overrides))
+    if data_file is None:  # the recipe's own prepared dataset, where it has been prepared
+        prepared = _merge(values, overrides).get("data", {}).get("prepared")
+        data_file = prepared if isinstance(prepared, str) and Path(prepared).is_file() else None
     if data_file is not None:
         values = _merge(values, {"data": read_data_file(data_file)})
-    values = _merge(values, parse_overrides(list(overrides)))
+    values = _merge(values, overrides)
     source = str(path) if path is not None else source
     cfg = _build(Config, values, source)
     for (section, key), allowed in CHOICES.items():

@@ -17,7 +17,9 @@ from .transforms import eval_transforms, mirror_label_swap, train_transforms
 def resolve(cfg: Config, path: str, what: str) -> str:
     """A data path as given, or relative to ``data.root`` when it does not exist as given."""
     if not path:
-        raise ActionrecError(f"data.{what} is not set")
+        hint = (f" and {cfg.data.prepared} does not exist: run `actionrec data prepare` (or pass "
+                "--data DATA_YAML)") if cfg.data.prepared else ""
+        raise ActionrecError(f"data.{what} is not set{hint}")
     if os.path.exists(path) or os.path.isabs(path) or not cfg.data.root:
         return path
     return os.path.join(cfg.data.root, path)
@@ -37,21 +39,26 @@ def reversal_pairs(cfg: Config) -> list[tuple[int, int]] | None:
 
 def build_sampler(cfg: Config, *, num_clips: int = 1):
     """The configured sampler (training or test behaviour is chosen per call)."""
-    t, d = cfg.model.num_frames, cfg.data
+    t, d, offsets = cfg.model.num_frames, cfg.data, cfg.test.clip_offsets
     if d.sampler == "segment":
-        return SegmentSampler(t, num_clips=num_clips)
+        return SegmentSampler(t, num_clips=num_clips, test_offsets=offsets)
     if d.sampler == "snippet":
-        return SnippetSampler(t, d.snippet_len, num_clips=num_clips)
-    return DenseSampler(t, d.stride, num_clips=num_clips)
+        return SnippetSampler(t, d.snippet_len, num_clips=num_clips, test_offsets=offsets)
+    return DenseSampler(t, d.stride, num_clips=num_clips, test_offsets=offsets)
 
 
 def build_transform(cfg: Config, *, train: bool, crops: int = 1):
     d = cfg.data
     if train:
         swap = mirror_label_swap(class_names(cfg)) if d.mirror_swap else None
-        return train_transforms(d.size, short_side=d.short_side, scales=d.scales, flip=d.flip,
-                                label_swap=swap)
-    return eval_transforms(d.size, short_side=d.short_side, crops=crops)
+        return train_transforms(d.size, short_side=d.short_side, crop=d.crop, scales=d.scales,
+                                flip=d.flip, label_swap=swap)
+    return eval_transforms(d.size, short_side=test_short_side(cfg), crops=crops)
+
+
+def test_short_side(cfg: Config) -> int:
+    """The short side test frames are resized to: ``test.short_side``, else the training one."""
+    return cfg.test.short_side or cfg.data.short_side or round(cfg.data.size * 8 / 7)
 
 
 def build_dataset(cfg: Config, split: str, *, entries: list[ListEntry] | None = None,
@@ -72,7 +79,8 @@ def build_dataset(cfg: Config, split: str, *, entries: list[ListEntry] | None = 
         root = cfg.data.root or None
     else:
         root = None
-        decode_short_side = decode_short_side or cfg.data.short_side or round(cfg.data.size * 8 / 7)
+        decode_short_side = decode_short_side or (
+            cfg.data.short_side or round(cfg.data.size * 8 / 7) if train else test_short_side(cfg))
     if cfg.data.kind == "features":
         return FeatureDataset(entries, root, build_sampler(cfg, num_clips=clips),
                               train=train, seed=cfg.train.seed,

@@ -2,9 +2,10 @@
 features of a trained backbone).
 
 A feature file is a ``.npy`` array ``(num_frames, C)`` (read with ``allow_pickle=False``); the list
-uses the raw-frame format ``<file.npy> <num_frames> <label>``. Sampling picks ``T`` rows with the
-configured sampler (TSN segments: random in training, evenly spaced for testing, as the paper's 25
-evenly sampled features).
+uses the raw-frame format ``<file.npy> <num_frames> <label>``. Sampling picks ``T`` rows evenly
+spaced (the segment centres of the configured sampler) in training as in testing: "features of 25
+frames are evenly sampled from the whole feature sequence to train and test all the models"
+(StNet Sec. 4.2, Table 1).
 """
 
 from __future__ import annotations
@@ -33,6 +34,6 @@ class FeatureDataset(ClipDataset):
             raise VideoError(f"{path}: cannot read features: {e}") from None
         if features.ndim != 2:
             raise VideoError(f"{path}: expected a (frames, channels) array, got {features.shape}")
-        idx = self.sampler(len(features), train=self.train, rng=rng)
+        idx = self.sampler(len(features), train=False, rng=rng)  # evenly, also when training
         clip = torch.from_numpy(features[idx].astype(np.float32))  # (K, T, C)
         return (clip[0] if self.train else clip), self.entries[index].label

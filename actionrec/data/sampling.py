@@ -2,7 +2,9 @@
 
 Every sampler maps ``(num_frames, train, rng)`` to an ``int64`` array of shape
 ``(num_clips, frames_per_clip)``. Training always draws one clip at random; testing draws
-``num_clips`` clips deterministically, spread evenly over the video.
+``num_clips`` clips spread evenly over the video, or, with ``test_offsets="random"``, at random
+positions (STM Sec. 4.2: "we randomly sample 10 times from the full-length video"; reproducible,
+since the dataset seeds ``rng`` per sample).
 
 Short videos never crash a sampler. The rule, the same for all of them: positions are computed on
 a continuous time axis and floored, so a video with fewer frames than a clip needs repeats frames
@@ -22,11 +24,16 @@ def _check(num_frames: int) -> None:
         raise ValueError(f"cannot sample from a video with {num_frames} frames")
 
 
-def _offsets(num_clips: int, train: bool, rng: np.random.Generator | None, size) -> np.ndarray:
-    """Fractions in [0, 1): random for training, clip ``c`` of ``K`` at ``(c + 0.5) / K`` for test."""
-    if train:
+TEST_OFFSETS = ("even", "random")
+
+
+def _offsets(num_clips: int, train: bool, rng: np.random.Generator | None, size,
+             test_offsets: str = "even") -> np.ndarray:
+    """Fractions in [0, 1): random for training (and for ``test_offsets="random"``), else clip
+    ``c`` of ``K`` at ``(c + 0.5) / K``."""
+    if train or test_offsets == "random":
         if rng is None:
-            raise ValueError("training sampling needs a random generator")
+            raise ValueError("random sampling needs a random generator")
         return rng.random(size)
     return np.broadcast_to(((np.arange(num_clips) + 0.5) / num_clips)[:, None], size)
 
@@ -39,6 +46,7 @@ class SegmentSampler:
 
     num_segments: int
     num_clips: int = 1
+    test_offsets: str = "even"  # even | random: where test clips sit
 
     @property
     def frames_per_clip(self) -> int:
@@ -47,7 +55,7 @@ class SegmentSampler:
     def __call__(self, num_frames: int, *, train: bool, rng=None) -> np.ndarray:
         _check(num_frames)
         clips = 1 if train else self.num_clips
-        u = _offsets(clips, train, rng, (clips, self.num_segments))
+        u = _offsets(clips, train, rng, (clips, self.num_segments), self.test_offsets)
         pos = (np.arange(self.num_segments) + u) * (num_frames / self.num_segments)
         return np.minimum(pos.astype(np.int64), num_frames - 1)
 
@@ -62,6 +70,7 @@ class SnippetSampler:
     num_segments: int
     snippet_len: int = 5
     num_clips: int = 1
+    test_offsets: str = "even"  # even | random: where test clips sit
 
     @property
     def frames_per_clip(self) -> int:
@@ -72,7 +81,7 @@ class SnippetSampler:
         clips = 1 if train else self.num_clips
         seg = num_frames / self.num_segments
         room = max(seg - self.snippet_len, 0.0)
-        u = _offsets(clips, train, rng, (clips, self.num_segments))
+        u = _offsets(clips, train, rng, (clips, self.num_segments), self.test_offsets)
         start = (np.arange(self.num_segments) * seg + u * room).astype(np.int64)
         idx = start[..., None] + np.arange(self.snippet_len)
         return np.minimum(idx, num_frames - 1).reshape(clips, -1)
@@ -87,6 +96,7 @@ class DenseSampler:
     clip_len: int
     stride: int = 1
     num_clips: int = 1
+    test_offsets: str = "even"  # even | random: where test clips sit
 
     @property
     def frames_per_clip(self) -> int:
@@ -97,8 +107,9 @@ class DenseSampler:
         clips = 1 if train else self.num_clips
         span = (self.clip_len - 1) * self.stride + 1
         room = max(num_frames - span, 0)
-        if train:
-            start = (_offsets(1, True, rng, (1,)) * (room + 1)).astype(np.int64)
+        if train or self.test_offsets == "random":
+            start = (_offsets(clips, train, rng, (clips,), self.test_offsets)
+                     * (room + 1)).astype(np.int64)
         else:
             centre = (np.arange(clips) + 0.5) / clips * num_frames
             start = np.clip(np.floor(centre - span / 2), 0, room).astype(np.int64)

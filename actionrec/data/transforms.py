@@ -121,6 +121,9 @@ class MultiScaleCrop:
 
 
 class RandomCrop:
+    """A ``size`` x ``size`` crop anywhere in the frame, not resized (GST Sec. 4.2, MSTI-Net
+    Sec. 4.1: short side 256, random 224 crop; StNet: short side 331, random 299 crop)."""
+
     def __init__(self, size: int):
         self.size = size
 
@@ -133,6 +136,32 @@ class RandomCrop:
 
     def __repr__(self) -> str:
         return f"RandomCrop({self.size})"
+
+
+class RandomResizedCrop:
+    """Inception-style crop: an area fraction in ``area`` and an aspect ratio in ``ratio`` (drawn
+    log-uniformly), anywhere in the frame, resized to ``size`` x ``size``; after 10 draws that do
+    not fit, the largest centred square."""
+
+    def __init__(self, size: int, area=(0.08, 1.0), ratio=(3 / 4, 4 / 3)):
+        self.size, self.area, self.ratio = size, tuple(area), tuple(ratio)
+
+    def _crop_box(self, h: int, w: int, rng) -> tuple[int, int, int, int]:
+        for _ in range(10):
+            target = h * w * rng.uniform(*self.area)
+            aspect = np.exp(rng.uniform(np.log(self.ratio[0]), np.log(self.ratio[1])))
+            cw, ch = round((target * aspect) ** 0.5), round((target / aspect) ** 0.5)
+            if 0 < cw <= w and 0 < ch <= h:
+                return int(rng.integers(h - ch + 1)), int(rng.integers(w - cw + 1)), ch, cw
+        side = min(h, w)
+        return (h - side) // 2, (w - side) // 2, side, side
+
+    def __call__(self, clip, label, rng):
+        box = self._crop_box(*clip.shape[-2:], rng)
+        return _resize(_crop(clip, *box), (self.size, self.size)), label
+
+    def __repr__(self) -> str:
+        return f"RandomResizedCrop({self.size}, area={self.area}, ratio={self.ratio})"
 
 
 class CenterCrop:
@@ -165,8 +194,30 @@ class Flip:
 
 
 class ThreeCrop:
-    """Three ``size`` x ``size`` crops along the longer side (start, middle, end), stacked as a
-    new leading view dim; the test protocol of STM/TSM ("3 crops of 256, resized to 224")."""
+    """Three squares of the short side along the longer side (start, middle, end), each resized to
+    ``size`` x ``size``, stacked as a new leading view dim: STM Sec. 4.2 Inference, "scale the
+    shorter side to 256 pixels and take three crops of 256x256 ... then resize them to 224x224"."""
+
+    def __init__(self, size: int):
+        self.size = size
+
+    def __call__(self, clip, label, rng):
+        h, w = clip.shape[-2:]
+        s = min(h, w)
+        if w >= h:
+            boxes = [(0, x, s, s) for x in (0, (w - s) // 2, w - s)]
+        else:
+            boxes = [(y, 0, s, s) for y in (0, (h - s) // 2, h - s)]
+        crops = [_resize(_crop(clip, *b), (self.size, self.size)) for b in boxes]
+        return torch.stack(crops), label
+
+    def __repr__(self) -> str:
+        return f"ThreeCrop({self.size})"
+
+
+class FiveCrop:
+    """Four corners and centre, ``size`` x ``size``, stacked as a leading view dim (GST Table 4's
+    "5 crops")."""
 
     def __init__(self, size: int):
         self.size = size
@@ -175,32 +226,21 @@ class ThreeCrop:
         h, w = clip.shape[-2:]
         s = self.size
         if min(h, w) < s:
-            raise ValueError(f"ThreeCrop({s}) needs a clip of at least that size, got {h}x{w}")
-        if w >= h:
-            boxes = [((h - s) // 2, x, s, s) for x in (0, (w - s) // 2, w - s)]
-        else:
-            boxes = [(y, (w - s) // 2, s, s) for y in (0, (h - s) // 2, h - s)]
-        return torch.stack([_crop(clip, *b) for b in boxes]), label
+            raise ValueError(f"{type(self).__name__}({s}) needs a clip of at least that size, "
+                             f"got {h}x{w}")
+        boxes = [(0, 0), (0, w - s), (h - s, 0), (h - s, w - s), ((h - s) // 2, (w - s) // 2)]
+        return torch.stack([_crop(clip, y, x, s, s) for y, x in boxes]), label
 
     def __repr__(self) -> str:
-        return f"ThreeCrop({self.size})"
+        return f"{type(self).__name__}({self.size})"
 
 
-class TenCrop:
-    """Four corners and centre, plus their horizontal flips, stacked as a leading view dim."""
-
-    def __init__(self, size: int):
-        self.size = size
+class TenCrop(FiveCrop):
+    """FiveCrop plus the horizontal flip of each crop (TSN's 10-crop test)."""
 
     def __call__(self, clip, label, rng):
-        h, w = clip.shape[-2:]
-        s = self.size
-        boxes = [(0, 0), (0, w - s), (h - s, 0), (h - s, w - s), ((h - s) // 2, (w - s) // 2)]
-        crops = [_crop(clip, y, x, s, s) for y, x in boxes]
-        return torch.stack(crops + [c.flip(-1) for c in crops]), label
-
-    def __repr__(self) -> str:
-        return f"TenCrop({self.size})"
+        five, label = super().__call__(clip, label, rng)
+        return torch.cat([five, five.flip(-1)]), label
 
 
 class Normalize:
@@ -218,25 +258,36 @@ class Normalize:
         return "Normalize()"
 
 
-def train_transforms(size: int, *, short_side: int | None = None, scales=(1.0, 0.875, 0.75, 0.66),
-                   flip: bool = True, label_swap: dict[int, int] | None = None) -> Compose:
+TRAIN_CROPS = ("multiscale", "random", "random_resized")
+TEST_CROPS = {1: CenterCrop, 3: ThreeCrop, 5: FiveCrop, 10: TenCrop}
+
+
+def train_transforms(size: int, *, short_side: int | None = None, crop: str = "multiscale",
+                     scales=(1.0, 0.875, 0.75, 0.66), flip: bool = True,
+                     label_swap: dict[int, int] | None = None) -> Compose:
     """The papers' training augmentation: short side ``short_side`` (default ``size * 8 / 7``,
-    i.e. 256 for 224), TSN multi-scale corner crop to ``size``, random flip, normalize."""
+    i.e. 256 for 224), a crop to ``size``, random flip, normalize. ``crop``: ``multiscale`` (TSN's
+    corner crop with scale jitter over ``scales``: TSN, TSM, STM Sec. 4.2), ``random`` (a plain
+    random ``size`` crop: GST, MSTI-Net, StNet) or ``random_resized`` (Inception style)."""
     short_side = short_side or round(size * 8 / 7)
-    ops = [ResizeShortSide(short_side), MultiScaleCrop(size, scales)]
+    if crop not in TRAIN_CROPS:
+        raise ValueError(f"crop must be one of {', '.join(TRAIN_CROPS)}, got {crop!r}")
+    cropper = {"multiscale": lambda: MultiScaleCrop(size, scales), "random": lambda: RandomCrop(size),
+               "random_resized": lambda: RandomResizedCrop(size)}[crop]()
+    ops = [ResizeShortSide(short_side), cropper]
     if flip:
         ops.append(Flip(0.5, label_swap))
     return Compose(ops + [Normalize()])
 
 
 def eval_transforms(size: int, *, short_side: int | None = None, crops: int = 1) -> Compose:
-    """1 crop: resize short side, centre crop ``size``. 3 crops: short side ``size`` then three
-    ``size`` crops (equivalent to 3 crops of 256 resized to 224). 10 crops: corners, centre, flips."""
-    short_side = short_side or (size if crops == 3 else round(size * 8 / 7))
-    crop = {1: CenterCrop, 3: ThreeCrop, 10: TenCrop}.get(crops)
-    if crop is None:
-        raise ValueError(f"crops must be 1, 3 or 10, got {crops}")
-    return Compose([ResizeShortSide(short_side), crop(size), Normalize()])
+    """Short side ``short_side`` (default ``size * 8 / 7``, 256 for 224), then 1: the centre
+    ``size`` crop; 3: three squares of the short side resized to ``size`` (ThreeCrop); 5: corners
+    and centre; 10: those and their flips."""
+    if crops not in TEST_CROPS:
+        raise ValueError(f"crops must be 1, 3, 5 or 10, got {crops}")
+    short_side = short_side or round(size * 8 / 7)
+    return Compose([ResizeShortSide(short_side), TEST_CROPS[crops](size), Normalize()])
 
 
 _LEFT_RIGHT = re.compile(r"\b(left|right)\b", re.IGNORECASE)

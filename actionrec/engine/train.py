@@ -75,7 +75,8 @@ def lr_factor(cfg: Config, steps_per_epoch: int):
 
 # config keys that --resume may change: the rest must equal the checkpoint's config
 RESUMABLE = ("train.epochs", "train.eval_every", "train.log_every", "train.keep_last",
-             "train.device", "data.workers", "data.root", "work_dir", "test.")
+             "train.device", "data.workers", "data.root", "data.prepared", "work_dir", "test.",
+             "recipe.")
 RUN_FILES = ("epoch_*.safetensors", "epoch_*.state.pt", BEST, LATEST, "log.jsonl", "config.yaml")
 
 
