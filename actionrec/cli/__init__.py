@@ -26,10 +26,11 @@ from . import (
     tables,
     test,
     train,
+    zoo,
 )
 
 COMMANDS = (data, train, test, predict, models, flops, tables, bench, diagnose, export, features,
-            analyze, cam, demo)
+            analyze, cam, demo, zoo)
 
 
 def build_parser() -> argparse.ArgumentParser:
