@@ -270,7 +270,8 @@ class MSTINet(VideoRecognizer):
                               temporal_stride=temporal_stride if first else 1)
 
         trunk = resnet(backbone, block=block)
-        for m in trunk.modules():  # each block starts as its shortcut (Goyal et al., 2017)
+        # each block starts as its shortcut (Goyal et al., 2017): ours, the paper gives no init
+        for m in trunk.modules():
             if isinstance(m, MSTIBottleneck):
                 nn.init.zeros_(m.bn3.weight)
         k = temporal_kernel  # Table 1's stem: conv1 3x7x7 and max-pool 3x3x3, both (1, 2, 2)
