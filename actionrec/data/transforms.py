@@ -272,8 +272,10 @@ def train_transforms(size: int, *, short_side: int | None = None, crop: str = "m
     short_side = short_side or round(size * 8 / 7)
     if crop not in TRAIN_CROPS:
         raise ValueError(f"crop must be one of {', '.join(TRAIN_CROPS)}, got {crop!r}")
-    cropper = {"multiscale": lambda: MultiScaleCrop(size, scales), "random": lambda: RandomCrop(size),
-               "random_resized": lambda: RandomResizedCrop(size)}[crop]()
+    if crop == "multiscale":
+        cropper = MultiScaleCrop(size, scales)
+    else:
+        cropper = RandomCrop(size) if crop == "random" else RandomResizedCrop(size)
     ops = [ResizeShortSide(short_side), cropper]
     if flip:
         ops.append(Flip(0.5, label_swap))
