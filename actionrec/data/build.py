@@ -56,9 +56,14 @@ def build_transform(cfg: Config, *, train: bool, crops: int = 1):
     return eval_transforms(d.size, short_side=test_short_side(cfg), crops=crops)
 
 
+def train_short_side(cfg: Config) -> int:
+    """The short side training frames are resized to: ``data.short_side``, else size * 8 / 7."""
+    return cfg.data.short_side or round(cfg.data.size * 8 / 7)
+
+
 def test_short_side(cfg: Config) -> int:
     """The short side test frames are resized to: ``test.short_side``, else the training one."""
-    return cfg.test.short_side or cfg.data.short_side or round(cfg.data.size * 8 / 7)
+    return cfg.test.short_side or train_short_side(cfg)
 
 
 def build_dataset(cfg: Config, split: str, *, entries: list[ListEntry] | None = None,
@@ -79,8 +84,8 @@ def build_dataset(cfg: Config, split: str, *, entries: list[ListEntry] | None = 
         root = cfg.data.root or None
     else:
         root = None
-        decode_short_side = decode_short_side or (
-            cfg.data.short_side or round(cfg.data.size * 8 / 7) if train else test_short_side(cfg))
+        decode_short_side = decode_short_side or (train_short_side(cfg) if train
+                                                  else test_short_side(cfg))
     if cfg.data.kind == "features":
         return FeatureDataset(entries, root, build_sampler(cfg, num_clips=clips),
                               train=train, seed=cfg.train.seed,

@@ -32,7 +32,7 @@ from ..errors import CliError, ConfigError, VideoError
 from ..files import atomic_write
 from .datasets import ListEntry, parse_list
 from .prepare import VIDEO_EXTENSIONS
-from .video import count_frames, short_side_size
+from .video import count_frames, open_video, short_side_size
 
 JPEG_QUALITY = 90
 COMMANDS = {"resize": "resize", "frames": "extract-frames"}  # mode -> its data subcommand
@@ -58,25 +58,9 @@ def _even(n: int) -> int:
     return max(2, n + n % 2)
 
 
-def _open_source(path: str):
-    """The source's open container, or VideoError naming it."""
-    if not os.path.isfile(path):
-        raise VideoError(f"{path}: file not found")
-    try:
-        container = av.open(path)
-    except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
-        raise VideoError(f"{path}: cannot open as a video: {e}") from None
-    if not container.streams.video:
-        container.close()
-        raise VideoError(f"{path}: no video stream")
-    return container
-
-
 def _frames(container, path: str):
-    stream = container.streams.video[0]
-    stream.thread_type = "AUTO"
     try:
-        yield from container.decode(stream)
+        yield from container.decode(container.streams.video[0])
     except av.FFmpegError as e:
         raise VideoError(f"{path}: decoding failed: {e}") from None
 
@@ -93,7 +77,7 @@ def _check_count(path: str, reported: int, decoded: int, written: int) -> None:
 
 def resize_video(source: str, output: str, short_side: int, *, crf: int = 20) -> int:
     """Re-encode ``source`` to ``output`` (MP4) at ``short_side``; returns the frame count."""
-    with _open_source(source) as src:
+    with open_video(source) as src:
         stream = src.streams.video[0]
         fps = stream.average_rate or stream.guessed_rate or Fraction(25)
         reported = max(int(stream.frames), 0)
@@ -119,7 +103,7 @@ def resize_video(source: str, output: str, short_side: int, *, crf: int = 20) ->
 def extract_frames(source: str, output: str, short_side: int) -> int:
     """JPEG frames of ``source`` into the folder ``output``; returns the frame count."""
     os.makedirs(output)
-    with _open_source(source) as src:
+    with open_video(source) as src:
         stream = src.streams.video[0]
         reported = max(int(stream.frames), 0)
         h, w = short_side_size(stream.codec_context.height, stream.codec_context.width, short_side)

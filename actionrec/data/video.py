@@ -54,6 +54,26 @@ def _check_indices(path: str, indices, num_frames: int) -> np.ndarray:
     return idx
 
 
+def open_video(path: str, *, threads: int = 0):
+    """The open PyAV container of a video file (its first video stream set to ``threads``
+    decoder threads, 0: FFmpeg's choice), or a VideoError saying why it cannot be read."""
+    if not os.path.exists(path):
+        raise VideoError(f"{path}: file not found")
+    if os.path.getsize(path) == 0:
+        raise VideoError(f"{path}: empty file (0 bytes)")
+    try:
+        container = av.open(path)
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
+        raise VideoError(f"{path}: cannot open as a video: {e}") from None
+    if not container.streams.video:
+        container.close()
+        raise VideoError(f"{path}: no video stream")
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    stream.codec_context.thread_count = threads
+    return container
+
+
 class _SeekFailed(Exception):
     """Decoding after a seek did not land on a frame of the timestamp table."""
 
@@ -93,21 +113,7 @@ class VideoReader:
 
     # -- opening / closing ---------------------------------------------------------------------
     def _open(self):
-        if not os.path.exists(self.path):
-            raise VideoError(f"{self.path}: file not found")
-        if os.path.getsize(self.path) == 0:
-            raise VideoError(f"{self.path}: empty file (0 bytes)")
-        try:
-            container = av.open(self.path)
-        except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
-            raise VideoError(f"{self.path}: cannot open as a video: {e}") from None
-        if not container.streams.video:
-            container.close()
-            raise VideoError(f"{self.path}: no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        stream.codec_context.thread_count = self.threads
-        return container
+        return open_video(self.path, threads=self.threads)
 
     def close(self) -> None:
         self._container.close()

@@ -7,8 +7,9 @@ import pytest
 
 from actionrec.analysis.zoo import recipe_paths
 from actionrec.config import load_config
-from actionrec.data.build import build_transform
+from actionrec.data.build import build_transform, resolve
 from actionrec.data.transforms import MultiScaleCrop, RandomCrop, ThreeCrop
+from actionrec.errors import ActionrecError
 from tests.conftest import REPO, run
 
 RECIPES = recipe_paths(REPO / "configs")
@@ -73,10 +74,8 @@ def test_a_recipe_reads_its_prepared_dataset(tmp_path, monkeypatch):
     unchanged; where it does not, the missing list names the file to prepare."""
     monkeypatch.chdir(tmp_path)
     recipe = REPO / "configs/gst/gst_r18_16f_diving48.yaml"
-    from actionrec.data.build import resolve
-
     cfg = load_config(recipe)
-    with pytest.raises(Exception, match=r"data.train_list is not set and data/diving48/data.yaml "
+    with pytest.raises(ActionrecError, match=r"data.train_list is not set and data/diving48/data.yaml "
                                          r"does not exist: run `actionrec data prepare`"):
         resolve(cfg, cfg.data.train_list, "train_list")
     Path("data/diving48").mkdir(parents=True)
