@@ -59,7 +59,9 @@ class TrainConfig:
     epochs: int = 50
     batch_size: int = 8
     optimizer: str = "sgd"  # sgd (momentum) | adam (MSTI-Net from scratch, Sec. 4.1)
-    lr: float = 0.01
+    lr: float = 0.01  # for a global batch of lr_batch clips
+    lr_batch: int | None = None  # global batch lr is for (paper's GPUs x clips); null: one process's
+    lr_scaling: str = "linear"  # linear: lr x global batch / lr_batch (Goyal et al., 2017) | none
     momentum: float = 0.9  # sgd
     weight_decay: float = 5e-4
     schedule: str = "step"  # step | cosine
@@ -77,6 +79,9 @@ class TrainConfig:
     keep_last: int = 2  # checkpoints kept besides the best
     eval_every: int = 1  # epochs
     log_every: int = 10  # steps between JSONL/TensorBoard records
+    sync_bn: bool = False  # torchrun: BN statistics over all processes' batches (CUDA only)
+    bn_eval: bool = False  # BN normalises by its running statistics (MMAction2's norm_eval)
+    dist_timeout: float = 600.0  # torchrun: seconds a rank waits for the others before failing
 
 
 @dataclass
@@ -121,6 +126,7 @@ CHOICES = {
     ("test", "clip_offsets"): ("even", "random"),
     ("train", "optimizer"): ("sgd", "adam"),
     ("train", "schedule"): ("step", "cosine"),
+    ("train", "lr_scaling"): ("linear", "none"),
     ("train", "device"): ("auto", "cpu", "cuda"),
     ("test", "crops"): (1, 3, 5, 10),
 }
@@ -160,6 +166,7 @@ LIMITS = {
     ("train", "epochs"): AT_LEAST_1,
     ("train", "batch_size"): AT_LEAST_1,
     ("train", "lr"): POSITIVE,
+    ("train", "lr_batch"): AT_LEAST_1,
     ("train", "momentum"): FRACTION,
     ("train", "weight_decay"): AT_LEAST_0,
     ("train", "lr_steps"): (lambda v: all(_number(x) and x >= 0 for x in v),
@@ -172,6 +179,7 @@ LIMITS = {
     ("train", "keep_last"): (lambda v: v >= 1, ">= 1 (the latest checkpoint is kept)"),
     ("train", "eval_every"): AT_LEAST_1,
     ("train", "log_every"): AT_LEAST_1,
+    ("train", "dist_timeout"): POSITIVE,
     ("test", "clips"): AT_LEAST_1,
     ("test", "short_side"): AT_LEAST_1,
     ("test", "batch_size"): AT_LEAST_1,

@@ -14,9 +14,16 @@ import torch
 
 from ..config import Config
 from ..data.build import reversal_pairs
-from ..engine.evaluate import compute_metrics, readable_batches, score_views, to_device
+from ..engine import distributed
+from ..engine.evaluate import (
+    compute_metrics,
+    gather_scores,
+    readable_batches,
+    score_views,
+    to_device,
+)
 from ..engine.inference import test_setup
-from ..errors import ActionrecError
+from ..errors import ActionrecError, NoReadableVideo
 
 ORDERS = ("in order", "reversed", "shuffled", "single frame")
 
@@ -43,23 +50,29 @@ def diagnose(cfg: Config, checkpoint: str, *, seed: int = 0) -> dict:
     """Metrics per frame order on the config's test list (else val list) with its test views:
     ``{"orders": {order: metrics}, "skipped": [(path, reason)]}``. Each batch is decoded once
     and scored in every order."""
-    names, model, device, loader = test_setup(cfg, checkpoint)
-    generator = torch.Generator().manual_seed(seed)
-    scores: dict[str, list[torch.Tensor]] = {order: [] for order in ORDERS}
-    labels, bad = [], []
-    for batch in readable_batches(loader, bad, desc="diagnose"):
-        clip = to_device(batch["clip"], device)  # moved once, reordered where it is
-        for order in ORDERS:
-            scores[order].append(score_views(model, reorder(clip, order, generator),
-                                             amp=cfg.train.amp).cpu())
-        labels.append(batch["label"])
-    if not labels:
-        raise ActionrecError(f"diagnose: no readable video in the test list of {cfg.data.root}")
-    label_array = torch.cat(labels).numpy()
+    with distributed.peer_errors("diagnose", cfg.train.dist_timeout):
+        names, model, device, loader = test_setup(cfg, checkpoint)
+        generator = torch.Generator().manual_seed(seed)
+        scores: dict[str, list[torch.Tensor]] = {order: [] for order in ORDERS}
+        labels, indices, bad = [], [], []
+        for batch in readable_batches(loader, bad, desc="diagnose"):
+            clip = to_device(batch["clip"], device)  # moved once, reordered where it is
+            for order in ORDERS:
+                scores[order].append(score_views(model, reorder(clip, order, generator),
+                                                 amp=cfg.train.amp).cpu())
+            labels.append(batch["label"])
+            indices.append(batch["index"])
+        try:
+            gathered = {order: gather_scores(s, labels, indices, bad, total=len(loader.dataset))
+                        for order, s in scores.items()}
+        except NoReadableVideo:
+            raise ActionrecError(f"diagnose: no readable video in the test list of "
+                                 f"{cfg.data.root}") from None
     pairs = reversal_pairs(cfg)
-    orders = {order: compute_metrics(torch.cat(s).double().numpy(), label_array, names, pairs)
-              for order, s in scores.items()}
-    return {"orders": orders, "num_videos": len(label_array), "skipped": bad}
+    orders = {order: compute_metrics(g.scores, g.labels, names, pairs)
+              for order, g in gathered.items()}
+    first = gathered[ORDERS[0]]
+    return {"orders": orders, "num_videos": len(first.labels), "skipped": first.bad}
 
 
 def format_diagnosis(result: dict) -> tuple[list[str], list[list[str]]]:

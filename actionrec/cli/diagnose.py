@@ -21,9 +21,12 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..analysis.report import text_table
     from ..analysis.temporal_order import diagnose, format_diagnosis
+    from ..engine.distributed import is_main
 
     cfg = load_config(args)
     result = diagnose(cfg, args.checkpoint, seed=args.seed)
+    if not is_main():  # under torchrun, rank 0 reports for all
+        return 0
     if args.json:
         print(json.dumps({"num_videos": result["num_videos"], "skipped": result["skipped"],
                           "orders": {order: {k: m[k] for k in ("top1", "pair_accuracy") if k in m}

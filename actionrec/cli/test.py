@@ -19,11 +19,14 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..engine.distributed import is_main
     from ..engine.evaluate import format_metrics
     from ..engine.inference import evaluate_checkpoint
 
     cfg = load_config(args)
     metrics, paths = evaluate_checkpoint(cfg, args.checkpoint, out_dir=args.out)
+    if not is_main():  # under torchrun, rank 0 reports for all
+        return 0
     if args.json:
         print(json.dumps({k: v for k, v in metrics.items() if k != "confusion"}, indent=2))
         return 0

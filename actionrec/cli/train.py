@@ -19,10 +19,13 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..engine.distributed import is_main
     from ..engine.train import train
 
     cfg = load_config(args)
     result = train(cfg, resume=args.resume, overwrite=args.overwrite)
-    print(f"best {'val top-1' if cfg.data.val_list else 'train acc'}: {100 * result['best']:.2f} % "
-          f"(epoch {result['best_epoch']}); checkpoints in {result['work_dir']}")
+    if is_main():  # under torchrun, rank 0 reports for all
+        what = "val top-1" if cfg.data.val_list else "train acc"
+        print(f"best {what}: {100 * result['best']:.2f} % (epoch {result['best_epoch']}); "
+              f"checkpoints in {result['work_dir']}")
     return 0

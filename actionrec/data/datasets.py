@@ -201,36 +201,40 @@ def collate(samples: list[dict]) -> dict:
 
 class EpochSampler(Sampler):
     """Yields ``(epoch, index)`` keys so that ClipDataset seeds each sample by epoch even inside
-    persistent workers; shuffles with ``(seed, epoch)``; shards across ``num_replicas`` ranks
-    (padding by wrap-around so that every rank gets the same count)."""
+    persistent workers; shuffles with ``(seed, epoch)``. With ``num_replicas`` ranks, rank r
+    takes positions r, r + num_replicas, ... of the order, so no sample is seen twice in an
+    epoch; ``drop_tail`` (training) first cuts the order to a multiple of ``num_replicas``, so
+    that every rank gets the same count and rank-by-rank batches of B make the batches of
+    ``num_replicas`` x B that one process would draw."""
 
     def __init__(self, size: int, *, shuffle: bool, seed: int = 0, num_replicas: int = 1,
-                 rank: int = 0):
+                 rank: int = 0, drop_tail: bool = False):
         self.size, self.shuffle, self.seed = size, shuffle, seed
         self.num_replicas, self.rank, self.epoch = num_replicas, rank, 0
+        self.used = size - size % num_replicas if drop_tail else size
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return -(-self.size // self.num_replicas)
+        return len(range(self.rank, self.used, self.num_replicas))
 
     def __iter__(self):
         if self.shuffle:
             order = np.random.default_rng([self.seed, self.epoch]).permutation(self.size)
         else:
             order = np.arange(self.size)
-        total = len(self) * self.num_replicas
-        order = np.resize(order, total)[self.rank :: self.num_replicas]
-        return iter([(self.epoch, int(i)) for i in order])
+        return iter([(self.epoch, int(i))
+                     for i in order[self.rank : self.used : self.num_replicas]])
 
 
 def make_loader(dataset: ClipDataset, *, batch_size: int, shuffle: bool, num_workers: int = 2,
                 seed: int = 0, drop_last: bool = False, num_replicas: int = 1,
                 rank: int = 0) -> DataLoader:
-    """DataLoader over an EpochSampler; call ``loader.sampler.set_epoch(e)`` every epoch."""
+    """DataLoader over an EpochSampler (``drop_last`` also drops the tail that does not share
+    evenly over the ranks); call ``loader.sampler.set_epoch(e)`` every epoch."""
     sampler = EpochSampler(len(dataset), shuffle=shuffle, seed=seed, num_replicas=num_replicas,
-                           rank=rank)
+                           rank=rank, drop_tail=drop_last)
     # its own generator: creating the iterator must not consume the global torch RNG, or a resumed
     # run would draw different dropout masks than an uninterrupted one
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,

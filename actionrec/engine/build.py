@@ -15,19 +15,28 @@ from ..data.build import build_sampler
 from ..errors import ActionrecError, ConfigError
 from ..models.pretrained import load_pretrained, read_weights
 from ..models.registry import build_model, example_input, get_spec
+from .distributed import context
 
 log = logging.getLogger(__name__)
 DEFAULTS = vars(ModelConfig())
 
 
 def select_device(name: str) -> torch.device:
-    """``train.device``, which ``--device`` sets for the commands that take it."""
+    """``train.device``, which ``--device`` sets for the commands that take it; CUDA is the
+    process's own GPU under torchrun (``LOCAL_RANK``)."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    elif name == "cuda" and not torch.cuda.is_available():
         raise ActionrecError("device cuda asked for (--device or train.device), but this machine "
                              "has no CUDA device; use --device cpu or auto")
-    return torch.device(name)
+    if name != "cuda":
+        return torch.device(name)
+    local = context().local_rank
+    if local >= torch.cuda.device_count():
+        raise ActionrecError(f"LOCAL_RANK={local}, but this machine has "
+                             f"{torch.cuda.device_count()} CUDA devices: start at most that many "
+                             "processes per node (torchrun --nproc_per_node)")
+    return torch.device("cuda", local)
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:

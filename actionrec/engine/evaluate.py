@@ -2,7 +2,8 @@
 
 A test sample is ``(V, T, C, H, W)``: V = temporal clips x spatial crops. Each view is classified,
 softmax scores are averaged over the views (the papers' protocol), and the video's prediction is
-the arg-max of that average.
+the arg-max of that average. Under torchrun each rank scores its share of the list and the scores
+are gathered once, in list order, so the metrics are those of one process (``gather_scores``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from tqdm import tqdm
 
 from ..data.datasets import BadSampleLog
 from ..errors import NonFiniteOutput, NoReadableVideo
+from . import distributed
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +58,7 @@ def readable_batches(loader, bad: list, *, desc: str = "eval") -> Iterator[dict]
     """The loader's batches that hold a clip; unreadable entries are logged and added to
     ``bad`` as ``(path, reason)``."""
     bad_log = BadSampleLog(log)
-    for batch in tqdm(loader, desc=desc, leave=False, disable=None):
+    for batch in tqdm(loader, desc=desc, leave=False, disable=distributed.progress_disabled()):
         bad_log.update(batch["bad"])
         bad += batch["bad"]
         if batch["clip"] is not None:
@@ -74,11 +76,30 @@ def check_finite(scores: torch.Tensor, path_of) -> None:
                               "have diverged or the input is broken")
 
 
+def gather_scores(scores: list[torch.Tensor], labels: list[torch.Tensor],
+                  indices: list[torch.Tensor], bad: list, *, total: int) -> Scores:
+    """The batches of scores ``(B, K)``, labels and list indices of every rank (this process's
+    alone without torchrun) in list order, and every rank's unreadable entries; NoReadableVideo
+    if no rank read any of the ``total`` videos."""
+    flat = torch.cat([s.double().flatten() for s in scores]) if scores else torch.zeros(0).double()
+    label = torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long)
+    index = torch.cat(indices) if indices else torch.zeros(0, dtype=torch.long)
+    flat, label, index = (distributed.gather_rows(x[:, None])[:, 0] for x in (flat, label, index))
+    bad = [tuple(b) for part in distributed.gather_json([list(b) for b in bad]) for b in part]
+    if not len(label):
+        raise NoReadableVideo(f"none of the {total} videos could be read"
+                              + (f", the first: {bad[0][1]}" if bad else ""))
+    order = index.argsort()
+    return Scores(flat.view(len(label), -1)[order].numpy(), label[order].numpy(),
+                  index[order].numpy(), bad)
+
+
 @torch.no_grad()
 def collect_scores(model: nn.Module, loader, device: torch.device, *, amp: bool = False,
                    desc: str = "eval") -> Scores:
-    """Softmax scores of every readable video of ``loader``; NoReadableVideo if none can be
-    read, NonFiniteOutput if any score is not finite (nothing is scored from them)."""
+    """Softmax scores of every readable video of ``loader`` (of every rank's share under
+    torchrun); NoReadableVideo if none can be read, NonFiniteOutput if any score is not finite
+    (nothing is scored from them)."""
     model.eval()
     scores, labels, indices, bad = [], [], [], []
     for batch in readable_batches(loader, bad, desc=desc):
@@ -86,11 +107,7 @@ def collect_scores(model: nn.Module, loader, device: torch.device, *, amp: bool 
         check_finite(scores[-1], lambda i, index=batch["index"]: loader.dataset.path_of(int(index[i])))
         labels.append(batch["label"])
         indices.append(batch["index"])
-    if not scores:
-        raise NoReadableVideo(f"none of the {len(loader.dataset)} videos could be read"
-                              + (f", the first: {bad[0][1]}" if bad else ""))
-    return Scores(torch.cat(scores).double().numpy(), torch.cat(labels).numpy(),
-                  torch.cat(indices).numpy(), bad)
+    return gather_scores(scores, labels, indices, bad, total=len(loader.dataset))
 
 
 def compute_metrics(scores: np.ndarray, labels: np.ndarray, class_names: list[str],

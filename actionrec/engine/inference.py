@@ -11,6 +11,7 @@ from ..data.build import build_dataset, build_loader, class_names, reversal_pair
 from ..data.datasets import ListEntry
 from ..errors import ActionrecError, CheckpointError, VideoError
 from ..models.base import to_channels_last
+from . import distributed
 from .build import model_from_config, select_device
 from .checkpoint import load_weights, read_metadata
 from .evaluate import check_finite, collect_scores, compute_metrics, score_views, write_reports
@@ -89,28 +90,35 @@ def checkpoint_clip(checkpoint: str | Path, video: str | Path, *, device: str = 
 
 def test_setup(cfg: Config, checkpoint: str | Path):
     """``(class names, model, device, loader)``: the checkpoint in the config's model and the
-    loader of ``data.test_list`` (or ``val_list``) with the ``test`` views."""
+    loader of ``data.test_list`` (or ``val_list``) with the ``test`` views; under torchrun the
+    process group joined and the loader over this rank's share of the list."""
     names = class_names(cfg)
     check_checkpoint_fits(cfg, names, checkpoint)
     model, device = load_model(cfg, checkpoint, len(names))
+    ctx = distributed.setup(device, cfg.train.dist_timeout)
     dataset = build_dataset(cfg, "test", clips=cfg.test.clips, crops=cfg.test.crops)
-    loader = build_loader(cfg, dataset, batch_size=cfg.test.batch_size, shuffle=False)
+    loader = build_loader(cfg, dataset, batch_size=cfg.test.batch_size, shuffle=False,
+                          num_replicas=ctx.world_size, rank=ctx.rank)
     return names, model, device, loader
 
 
 def evaluate_checkpoint(cfg: Config, checkpoint: str | Path, *, out_dir: str | Path | None = None
                         ) -> tuple[dict, dict[str, Path]]:
     """Metrics of ``checkpoint`` on ``data.test_list`` (or ``val_list``) with the ``test`` views;
-    reports (results.json, confusion CSV/PNG) go to ``out_dir`` (default: next to the checkpoint)."""
+    reports (results.json, confusion CSV/PNG) go to ``out_dir`` (default: next to the checkpoint),
+    written by rank 0 alone under torchrun (the others return no paths)."""
     out = Path(out_dir) if out_dir else Path(checkpoint).parent / f"test_{Path(checkpoint).stem}"
-    writable(out)  # before the evaluation, not after it
-    names, model, device, loader = test_setup(cfg, checkpoint)
-    scores = collect_scores(model, loader, device, amp=cfg.train.amp, desc="test")
+    main = distributed.is_main()
+    if main:
+        writable(out)  # before the evaluation, not after it
+    with distributed.peer_errors("testing", cfg.train.dist_timeout):
+        names, model, device, loader = test_setup(cfg, checkpoint)
+        scores = collect_scores(model, loader, device, amp=cfg.train.amp, desc="test")
     metrics = compute_metrics(scores.scores, scores.labels, names, reversal_pairs(cfg))
     metrics["views"] = {"clips": cfg.test.clips, "crops": cfg.test.crops}
     metrics["skipped"] = [{"path": p, "reason": r} for p, r in scores.bad]
     metrics["checkpoint"] = str(checkpoint)
-    return metrics, write_reports(metrics, names, out)
+    return metrics, write_reports(metrics, names, out) if main else {}
 
 
 def writable(folder: Path) -> None:

@@ -3,10 +3,16 @@
 Reproducibility: every sample is seeded by ``(seed, epoch, index)`` and the shuffle order by
 ``(seed, epoch)``; the torch RNG (dropout) is saved in each checkpoint. In deterministic mode,
 2 epochs straight and 1 epoch + ``--resume`` + 1 epoch give bit-identical weights.
+
+Under torchrun (``distributed.py``) each process trains a ``DistributedDataParallel`` replica on
+its share of every epoch: ``train.batch_size`` is per process, the global batch is
+batch_size x processes x accumulate, and ``train.lr`` (for ``train.lr_batch``) is scaled to it
+(``scaled_lr``). A restarted worker (``torchrun --max-restarts``) resumes from the last checkpoint.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -18,17 +24,19 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ..config import Config, config_diff, dump_config
+from ..config import Config, TrainConfig, config_diff, dump_config
 from ..data.build import build_dataset, build_loader, class_names, reversal_pairs
 from ..data.datasets import BadSampleLog
 from ..errors import (
     ActionrecError,
+    ConfigError,
     Interrupted,
     NonFiniteOutput,
     NoReadableVideo,
     TrainingDiverged,
 )
 from ..models.base import to_channels_last
+from . import distributed
 from .build import config_options, model_from_config, seed_everything, select_device
 from .checkpoint import (
     BEST,
@@ -54,6 +62,16 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
             {"params": no_decay, "weight_decay": 0.0}]
 
 
+def scaled_lr(t: TrainConfig, world_size: int) -> tuple[float, int, int]:
+    """``(lr, global batch, lr_batch)``: ``train.lr`` is for a global batch of ``train.lr_batch``
+    clips (default: one process's batch_size x accumulate); ``lr_scaling: linear`` scales it by
+    global batch / lr_batch (Goyal et al., 2017, Sec. 2.1), ``none`` keeps it."""
+    global_batch = t.batch_size * world_size * t.accumulate
+    reference = t.lr_batch or t.batch_size * t.accumulate
+    factor = global_batch / reference if t.lr_scaling == "linear" else 1.0
+    return t.lr * factor, global_batch, reference
+
+
 def lr_factor(cfg: Config, steps_per_epoch: int):
     """Multiplier of the base lr at optimizer step ``i``: linear warmup, then step or cosine."""
     t = cfg.train
@@ -75,8 +93,8 @@ def lr_factor(cfg: Config, steps_per_epoch: int):
 
 # config keys that --resume may change: the rest must equal the checkpoint's config
 RESUMABLE = ("train.epochs", "train.eval_every", "train.log_every", "train.keep_last",
-             "train.device", "data.workers", "data.root", "data.prepared", "work_dir", "test.",
-             "recipe.")
+             "train.device", "train.dist_timeout", "data.workers", "data.root", "data.prepared",
+             "work_dir", "test.", "recipe.")
 RUN_FILES = ("epoch_*.safetensors", "epoch_*.state.pt", BEST, LATEST, "log.jsonl", "config.yaml")
 
 
@@ -93,7 +111,8 @@ class Trainer:
 
     A work dir that already holds a run is refused unless ``resume`` (continue it: the config
     may differ only in ``RESUMABLE`` keys) or ``overwrite`` (delete that run's files first).
-    Nothing is written before these checks pass.
+    Nothing is written before these checks pass. Under torchrun every rank makes the same checks
+    on the same files; rank 0 alone holds the lock and writes.
     """
 
     def __init__(self, cfg: Config, *, resume: bool = False, overwrite: bool = False):
@@ -103,16 +122,25 @@ class Trainer:
             self.work_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise ActionrecError(f"cannot create work dir {self.work_dir}: {e.strerror}") from None
-        self.lock = WorkDirLock(self.work_dir)
+        self.device = select_device(cfg.train.device)
+        self.dist = distributed.setup(self.device, cfg.train.dist_timeout)
+        self.lock = WorkDirLock(self.work_dir) if self.dist.main else None
         try:
             self._setup(resume, overwrite)
         except BaseException:
-            self.lock.release()
+            self._release()
             raise
 
     def _setup(self, resume: bool, overwrite: bool) -> None:
-        cfg, t = self.cfg, self.cfg.train
+        cfg, t, main = self.cfg, self.cfg.train, self.dist.main
         config_options(cfg)  # the model keys are checked before any data is read
+        if t.sync_bn and self.device.type != "cuda":
+            raise ConfigError("train.sync_bn=true: PyTorch's SyncBatchNorm runs on CUDA only; on "
+                              "CPU set train.bn_eval=true (every process normalises by the same "
+                              "running statistics) or train.sync_bn=false (each by its own batch)")
+        if self.dist.restarts:
+            log.info("torchrun restart %d: resuming from the last checkpoint", self.dist.restarts)
+            resume, overwrite = True, False
         self.checkpoints = CheckpointManager(self.work_dir, t.keep_last)
         found = self.checkpoints.latest()
         if found and not resume:
@@ -121,32 +149,43 @@ class Trainer:
                     f"{self.work_dir} already holds a training run (latest.json: epoch "
                     f"{found[1]['epoch'] + 1}); use --resume to continue it, another --work-dir, "
                     "or --overwrite to delete it and start over")
-            self._delete_run()
+            distributed.barrier()  # every rank has read the run before rank 0 deletes it
+            if main:
+                self._delete_run()
             found = None
         if found:
             self._check_resumable(found[0])
-        for stale in self.checkpoints.remove_temporaries():
+        for stale in self.checkpoints.remove_temporaries() if main else ():
             log.info("removed %s, left by an interrupted save", stale.name)
         seed_everything(t.seed, t.deterministic)
-        self.device = select_device(t.device)
         self.amp = t.amp
         self.classes = class_names(cfg)
         self.pairs = reversal_pairs(cfg)
+        world, rank = self.dist.world_size, self.dist.rank
         self.train_set = build_dataset(cfg, "train")
-        self.train_loader = build_loader(cfg, self.train_set, batch_size=t.batch_size, shuffle=True)
+        self.train_loader = build_loader(cfg, self.train_set, batch_size=t.batch_size, shuffle=True,
+                                         num_replicas=world, rank=rank)
         if len(self.train_loader) == 0:
             raise ActionrecError(f"train list has {len(self.train_set)} videos, fewer than one "
-                                 f"batch of {t.batch_size}")
+                                 f"batch of {t.batch_size} for each of {world} process(es)")
         self.val_loader = None
         if cfg.data.val_list:
             val_set = build_dataset(cfg, "val")
-            self.val_loader = build_loader(cfg, val_set, batch_size=t.batch_size, shuffle=False)
-        self.model = model_from_config(cfg, len(self.classes)).to(self.device)
+            self.val_loader = build_loader(cfg, val_set, batch_size=t.batch_size, shuffle=False,
+                                           num_replicas=world, rank=rank)
+        self.model = model_from_config(cfg, len(self.classes))
+        if t.sync_bn:
+            self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+        self.model = self.model.to(self.device)
         if t.channels_last:
             self.model = to_channels_last(self.model)
+        lr, global_batch, reference = scaled_lr(t, world)
+        log.info("%d process(es) x batch %d x accumulate %d = global batch %d; lr %g (train.lr %g "
+                 "for a global batch of %d, %s scaling)", world, t.batch_size, t.accumulate,
+                 global_batch, lr, t.lr, reference, t.lr_scaling)
         groups = parameter_groups(self.model, t.weight_decay)
-        self.optimizer = (torch.optim.SGD(groups, lr=t.lr, momentum=t.momentum)
-                          if t.optimizer == "sgd" else torch.optim.Adam(groups, lr=t.lr))
+        self.optimizer = (torch.optim.SGD(groups, lr=lr, momentum=t.momentum)
+                          if t.optimizer == "sgd" else torch.optim.Adam(groups, lr=lr))
         self.steps_per_epoch = math.ceil(len(self.train_loader) / t.accumulate)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lr_factor(cfg, self.steps_per_epoch))
@@ -158,6 +197,10 @@ class Trainer:
             self._resume(*found)
         elif resume:
             log.info("--resume: no checkpoint in %s, starting from scratch", self.work_dir)
+        self.net = (distributed.replicate(self.model, self.device) if self.dist.distributed
+                    else self.model)
+        if not main:
+            return
         atomic_write(self.work_dir / "config.yaml", dump_config(cfg).encode())
         self._reconcile_log(found[1].get("log") if found else None)
         from torch.utils.tensorboard import SummaryWriter  # slow import: only when training
@@ -167,11 +210,15 @@ class Trainer:
                                 purge_step=self.start_epoch * len(self.train_loader) + 1)
         self.jsonl = open(self.work_dir / "log.jsonl", "a")  # closed by close()
 
+    def _release(self) -> None:
+        if self.lock:
+            self.lock.release()
+
     def close(self) -> None:
         for logger in ("tb", "jsonl"):
             if hasattr(self, logger):
                 getattr(self, logger).close()
-        self.lock.release()
+        self._release()
 
     def __enter__(self) -> Trainer:
         return self
@@ -203,12 +250,17 @@ class Trainer:
         state = {"epoch": epoch, "optimizer": self.optimizer.state_dict(),
                  "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
                  "rng": torch.get_rng_state(), "best": self.best, "best_epoch": self.best_epoch,
-                 "log": line}
+                 "log": line, "world_size": self.dist.world_size}
         if self.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
         return state
 
     def _resume(self, weights: Path, state: dict) -> None:
+        saved_world = state.get("world_size", 1)
+        if saved_world != self.dist.world_size:
+            log.warning("resuming a run of %d process(es) with %d: the global batch and the "
+                        "per-rank shares of each epoch change from here on", saved_world,
+                        self.dist.world_size)
         load_weights(self.model, weights)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -269,10 +321,13 @@ class Trainer:
             if is_best:
                 self.best, self.best_epoch = metric, epoch + 1
             line = {"step": (epoch + 1) * self.steps_per_epoch, **record}
-            self.last_checkpoint = self.checkpoints.save(
-                epoch, self.model, self.cfg, self.classes, self._state(epoch, line),
-                is_best=is_best)
-            self._log(line, prefix="epoch/")
+            if self.dist.main:
+                self.last_checkpoint = self.checkpoints.save(
+                    epoch, self.model, self.cfg, self.classes, self._state(epoch, line),
+                    is_best=is_best)
+                self._log(line, prefix="epoch/")
+            else:
+                self.last_checkpoint = self.checkpoints.paths(epoch)[0]
             history.append(record)
             if failure:
                 raise ActionrecError(f"{failure}; epoch {epoch + 1} was saved first: "
@@ -283,37 +338,52 @@ class Trainer:
                 "checkpoint": self.last_checkpoint, "work_dir": self.work_dir}
 
     def _log(self, line: dict, prefix: str = "") -> None:
-        """One JSONL line (``step`` and the record) and its scalars in TensorBoard."""
+        """One JSONL line (``step`` and the record) and its scalars in TensorBoard (rank 0)."""
         self.jsonl.write(json.dumps(line) + "\n")
         self.jsonl.flush()
         for k, v in line.items():
             if isinstance(v, int | float) and k not in ("epoch", "step"):
                 self.tb.add_scalar(prefix + k, v, line["step"])
 
+    def train_mode(self) -> None:
+        """The model in training mode; with ``train.bn_eval`` every BatchNorm normalises by its
+        running statistics (its scale and shift still learn)."""
+        self.model.train()
+        if self.cfg.train.bn_eval:
+            for m in self.model.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+
     def train_epoch(self, epoch: int) -> dict:
         t = self.cfg.train
-        self.model.train()
+        self.train_mode()
         self.train_loader.sampler.set_epoch(epoch)
         bad_log = BadSampleLog(log)
         total_loss, correct, seen = 0.0, 0, 0
         start = time.perf_counter()
         micro = len(self.train_loader)
         bar = tqdm(self.train_loader, desc=f"epoch {epoch + 1}/{t.epochs}", leave=False,
-                   disable=None)
+                   disable=distributed.progress_disabled())
         self.optimizer.zero_grad(set_to_none=True)
         for i, batch in enumerate(bar):
             bad_log.update(batch["bad"])
             clip, label = to_device(batch["clip"], self.device), batch["label"].to(self.device)
-            with autocast(self.device, self.amp):
-                logits = self.model(clip)
-                loss = nn.functional.cross_entropy(logits.float(), label)
-            loss_value = loss.item()  # read once for the check, the running mean and the log
-            if not math.isfinite(loss_value):
-                raise TrainingDiverged(
-                    f"non-finite loss ({loss_value}) at epoch {epoch + 1}, step {i + 1}; the last "
-                    f"good checkpoint is {self.last_checkpoint or 'none (first epoch)'}")
-            self.scaler.scale(loss / t.accumulate).backward()
-            if (i + 1) % t.accumulate == 0 or i + 1 == micro:
+            step = (i + 1) % t.accumulate == 0 or i + 1 == micro
+            # gradients are averaged over the ranks once per optimizer step, not per micro-batch
+            no_sync = self.net.no_sync if self.net is not self.model and not step else None
+            with no_sync() if no_sync else contextlib.nullcontext():
+                with autocast(self.device, self.amp):
+                    logits = self.net(clip)
+                    loss = nn.functional.cross_entropy(logits.float(), label)
+                loss_value = loss.item()  # read once for the check, the running mean and the log
+                if not math.isfinite(loss_value):
+                    raise TrainingDiverged(
+                        f"non-finite loss ({loss_value}) at epoch {epoch + 1}, step {i + 1}"
+                        + (f" on rank {self.dist.rank}" if self.dist.distributed else "")
+                        + "; the last good checkpoint is "
+                        + str(self.last_checkpoint or 'none (first epoch)'))
+                self.scaler.scale(loss / t.accumulate).backward()
+            if step:
                 if t.clip_grad:
                     self.scaler.unscale_(self.optimizer)
                     nn.utils.clip_grad_norm_(self.model.parameters(), t.clip_grad)
@@ -329,12 +399,15 @@ class Trainer:
             lr = self.optimizer.param_groups[0]["lr"]
             bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}",
                             lr=f"{lr:.2e}", clips_s=f"{rate:.1f}")
-            if (i + 1) % t.log_every == 0:
+            if (i + 1) % t.log_every == 0 and self.dist.main:
                 self._log({"step": epoch * micro + i + 1, "epoch": epoch + 1, "loss": loss_value,
-                           "lr": lr, "clips_per_s": rate}, prefix="train/")
+                           "lr": lr, "clips_per_s": rate * self.dist.world_size},
+                          prefix="train/")
+        # the epoch's record is over every rank's samples
+        total_loss, correct, seen, bad = distributed.all_sum(
+            [total_loss, correct, seen, bad_log.end_epoch()])
         return {"train_loss": total_loss / seen, "train_acc": correct / seen, "lr": lr,
-                "clips_per_s": seen / (time.perf_counter() - start),
-                "bad_samples": bad_log.end_epoch()}
+                "clips_per_s": seen / (time.perf_counter() - start), "bad_samples": int(bad)}
 
     def validate(self) -> dict:
         scores = collect_scores(self.model, self.val_loader, self.device, amp=self.amp, desc="val")
@@ -344,8 +417,10 @@ class Trainer:
 
 
 def train(cfg: Config, *, resume: bool = False, overwrite: bool = False) -> dict:
-    """Train ``cfg``; Ctrl-C becomes an ``Interrupted`` error naming the last checkpoint."""
-    with Trainer(cfg, resume=resume, overwrite=overwrite) as trainer:
+    """Train ``cfg``; Ctrl-C becomes an ``Interrupted`` error naming the last checkpoint, a rank
+    lost under torchrun a ``LostPeer`` error."""
+    with distributed.peer_errors("training", cfg.train.dist_timeout), \
+            Trainer(cfg, resume=resume, overwrite=overwrite) as trainer:
         try:
             return trainer.fit()
         except KeyboardInterrupt:

@@ -131,10 +131,18 @@ def test_rawframes_dataset(shared_data, tmp_path):
 
 
 def test_epoch_sampler_shards_and_shuffles():
-    shards = [list(EpochSampler(10, shuffle=True, seed=0, num_replicas=3, rank=r)) for r in range(3)]
-    assert all(len(s) == 4 for s in shards)
-    covered = {i for s in shards for _, i in s}
-    assert covered == set(range(10))
+    # evaluation: a partition of the list, no entry twice, the tail on the first ranks
+    shards = [[i for _, i in EpochSampler(10, shuffle=False, num_replicas=3, rank=r)]
+              for r in range(3)]
+    assert [len(s) for s in shards] == [4, 3, 3]
+    assert sorted(i for s in shards for i in s) == list(range(10))
+    # training: equal shares, interleaved so that batches of 2 per rank make one process's
+    # batches of 6, and the tail that does not share evenly dropped
+    order = [i for _, i in EpochSampler(10, shuffle=True, seed=0)]
+    shards = [[i for _, i in EpochSampler(10, shuffle=True, seed=0, num_replicas=3, rank=r,
+                                          drop_tail=True)] for r in range(3)]
+    assert all(len(s) == 3 for s in shards)
+    assert [s[k] for k in range(3) for s in shards] == order[:9]
     a = [i for _, i in EpochSampler(10, shuffle=True, seed=0)]
     sampler = EpochSampler(10, shuffle=True, seed=0)
     sampler.set_epoch(1)
