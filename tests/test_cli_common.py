@@ -11,6 +11,7 @@ TAKES_SET = {
     "diagnose": ["diagnose", "c.yaml", "--checkpoint", "k"],
     "features extract": ["features", "extract", "c.yaml", "--checkpoint", "k", "--out", "o"],
     "demo": ["demo"],
+    "convert": ["convert", "src.pth", "--model", "tsm", "--out", "o.safetensors"],
 }
 
 

@@ -15,6 +15,7 @@ from . import (
     analyze,
     bench,
     cam,
+    convert,
     data,
     demo,
     diagnose,
@@ -30,7 +31,7 @@ from . import (
 )
 
 COMMANDS = (data, train, test, predict, models, flops, tables, bench, diagnose, export, features,
-            analyze, cam, demo, zoo)
+            analyze, cam, demo, zoo, convert)
 
 
 def build_parser() -> argparse.ArgumentParser:

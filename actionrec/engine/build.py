@@ -13,6 +13,7 @@ from torch import nn
 from ..config import Config, ModelConfig
 from ..data.build import build_sampler
 from ..errors import ActionrecError, ConfigError
+from ..models.layouts import LAYOUTS, detect_layout
 from ..models.pretrained import load_pretrained, read_weights
 from ..models.registry import build_model, example_input, get_spec
 from .distributed import context
@@ -100,8 +101,14 @@ def model_from_config(cfg: Config, num_classes: int) -> nn.Module:
 
 def load_initial_weights(model: nn.Module, path: str) -> None:
     """ImageNet weights (torchvision keys) go into the backbone; an actionrec checkpoint (keys
-    ``backbone.*``) into the whole model. What did not load is reported."""
+    ``backbone.*``) or another code base's (``models/layouts.py``, renamed to ours) into the
+    whole model. What did not load is reported."""
     state = read_weights(path)
+    layout = detect_layout(set(state))
+    if layout not in (None, "torchvision"):
+        renamed = {LAYOUTS[layout].rename(k): v for k, v in state.items()}
+        state = {k: v for k, v in renamed.items() if k is not None}
+        log.info("pretrained %s: %s layout", path, layout)
     whole = any(k.startswith("backbone.") for k in state)
     report = load_pretrained(model if whole else model.backbone, state)
     log.info("pretrained %s -> %s: %s", path, "model" if whole else "backbone", report.summary())

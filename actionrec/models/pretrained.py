@@ -66,6 +66,8 @@ def adapt_tensor(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor | N
     """``source`` reshaped to ``target``'s shape by the rules above, or None if no rule applies."""
     if source.shape == target.shape:
         return source
+    if source.dim() == 5 and target.dim() == 4 and source.shape[2] == 1:  # a 1 x k x k 3D kernel
+        return adapt_tensor(source.squeeze(2), target)
     if source.dim() == 4 and target.dim() == 5:  # 2D -> 3D conv
         inflated = inflate_time(source, target.shape[2])
         return adapt_tensor(inflated, target)
@@ -93,7 +95,7 @@ def _through_adapters(module: nn.Module, state: dict[str, torch.Tensor]) -> dict
 @dataclass
 class LoadReport:
     loaded: list[str] = field(default_factory=list)
-    adapted: list[str] = field(default_factory=list)  # inflated to fit
+    adapted: list[str] = field(default_factory=list)  # inflated or squeezed to fit
     missing: list[str] = field(default_factory=list)  # in the model, not in the file
     unexpected: list[str] = field(default_factory=list)  # in the file, not in the model
     mismatched: list[str] = field(default_factory=list)  # shapes that no rule could fit
@@ -104,7 +106,7 @@ class LoadReport:
 
         parts = [f"loaded {len(self.loaded)} tensors"]
         if self.adapted:
-            parts.append(f"inflated {len(self.adapted)}: {few(self.adapted)}")
+            parts.append(f"reshaped {len(self.adapted)}: {few(self.adapted)}")
         for name, keys in (("missing (kept at init)", self.missing),
                            ("unexpected (ignored)", self.unexpected),
                            ("shape mismatch (skipped)", self.mismatched)):

@@ -1,0 +1,100 @@
+"""The key layouts of published checkpoints and how each maps onto our models' keys.
+
+A layout is a renaming, key by key, of a state dict (``read_weights`` has already unwrapped
+``{"state_dict": ...}`` and DataParallel's ``module.``); a key it does not know maps to None.
+Shapes are fitted afterwards against the model (``pretrained.adapt_tensor``): a 3D kernel of
+temporal size 1, ``(O, I, 1, k, k)``, is the 2D kernel ``(O, I, k, k)`` of ours.
+
+Each layout was checked against the implementation that writes it, on the same generated weights
+and input (``tests/parity/``): the logits agree to 1e-4. Where the two architectures differ in a
+way no renaming can bridge, the layout's ``differs`` says so for the backbone concerned, and
+``actionrec convert`` refuses to write the result unless told to.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Layout:
+    source: str  # who writes checkpoints in this layout
+    models: tuple[str, ...]  # our models it converts to
+    rename: Callable[[str], str | None]  # a source key -> ours, or None (not part of the layout)
+    detect: Callable[[set[str]], bool]  # whether a checkpoint's keys are in this layout
+    differs: Callable[[str], str | None] = lambda backbone: None  # what no renaming bridges
+
+
+def _head(key: str) -> str | None:
+    """TSN-style heads: ``new_fc`` (after dropout), or the base model's own ``fc`` (no dropout)."""
+    for prefix in ("new_fc.", "base_model.fc."):
+        if key.startswith(prefix):
+            return "fc." + key.removeprefix(prefix)
+    return None
+
+
+def _gst_official(key: str) -> str | None:
+    """GST.py's Bottleneck: ``conv2`` is the spatial path (1x3x3 conv on the first half of the
+    channels), ``Tconv`` the temporal one (3x3x3 on the second half), concatenated spatial first:
+    the same split and order as ``GSTConv``, so nothing is reordered."""
+    if (head := _head(key)) is not None:
+        return head
+    if not key.startswith("base_model."):
+        return None
+    key = "backbone." + key.removeprefix("base_model.")
+    key = re.sub(r"(layer\d\.\d+)\.conv2\.", r"\1.conv2.spatial.", key)
+    return re.sub(r"(layer\d\.\d+)\.Tconv\.", r"\1.conv2.temporal.", key)
+
+
+def _tsm_official(key: str) -> str | None:
+    """ops/temporal_shift.py wraps each block's conv1 as ``conv1.net`` (residual shift); the
+    shift itself has no weights and moves the same channels the same way as ours (the first
+    1/shift_div read the next frame, the second the previous one)."""
+    if (head := _head(key)) is not None:
+        return head
+    if not key.startswith("base_model."):
+        return None
+    return "backbone." + key.removeprefix("base_model.").replace(".conv1.net.", ".conv1.")
+
+
+RESNET_KEY = re.compile(r"(conv1|bn1|layer[1-4]\.\d+\.\w+(\.\d+)?)\.\w+$")
+
+
+def _resnet(key: str) -> str | None:
+    """An ImageNet ResNet keyed as torchvision's (timm's ResNets are keyed alike): its trunk is
+    our ``backbone``, its classifier our ``fc``."""
+    if key.startswith("fc."):
+        return key
+    return "backbone." + key if RESNET_KEY.fullmatch(key) else None
+
+
+LAYOUTS = {
+    "gst-official": Layout(
+        "chenxuluo/GST-video (the GST authors' release)", ("gst", "gst_large"), _gst_official,
+        lambda keys: any(".Tconv." in k for k in keys)),
+    "tsm-official": Layout(
+        "mit-han-lab/temporal-shift-module (the TSM authors' release)", ("tsm", "tsn"),
+        _tsm_official,
+        lambda keys: any(k.startswith("base_model.") for k in keys)
+        and not any(".Tconv." in k for k in keys),
+        differs=lambda backbone: (
+            f"the TSM code shifts every other block of a {backbone} (n_round 2), ours every "
+            "block: the weights carry over, the function does not"
+            if backbone in ("resnet101", "resnet152") else None)),
+    "torchvision": Layout(
+        "torchvision.models.resnet18..152 (and timm's ResNets, keyed alike)",
+        ("tsn", "tsm", "stm", "gst", "gst_large", "c3d", "p3d", "stnet", "msti"), _resnet,
+        lambda keys: "conv1.weight" in keys and "layer1.0.conv1.weight" in keys),
+}
+
+
+def detect_layout(keys: set[str]) -> str | None:
+    """The layout whose detector accepts ``keys`` (ours: None, keys ``backbone.*``)."""
+    if any(k.startswith("backbone.") for k in keys):
+        return None
+    for name, layout in LAYOUTS.items():
+        if layout.detect(keys):
+            return name
+    return None
