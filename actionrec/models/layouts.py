@@ -70,6 +70,12 @@ def _resnet(key: str) -> str | None:
     return "backbone." + key if RESNET_KEY.fullmatch(key) else None
 
 
+def _resnet_keys(keys: set[str]) -> bool:
+    return "conv1.weight" in keys and "layer1.0.conv1.weight" in keys
+
+
+IMAGENET_INIT = ("tsn", "tsm", "stm", "gst", "gst_large", "c3d", "p3d", "stnet", "msti")
+
 LAYOUTS = {
     "gst-official": Layout(
         "chenxuluo/GST-video (the GST authors' release)", ("gst", "gst_large"), _gst_official,
@@ -84,9 +90,10 @@ LAYOUTS = {
             "block: the weights carry over, the function does not"
             if backbone in ("resnet101", "resnet152") else None)),
     "torchvision": Layout(
-        "torchvision.models.resnet18..152 (and timm's ResNets, keyed alike)",
-        ("tsn", "tsm", "stm", "gst", "gst_large", "c3d", "p3d", "stnet", "msti"), _resnet,
-        lambda keys: "conv1.weight" in keys and "layer1.0.conv1.weight" in keys),
+        "torchvision.models.resnet18..152", IMAGENET_INIT, _resnet, _resnet_keys),
+    # timm's ResNets have torchvision's keys and compute the same function: found as torchvision
+    "timm": Layout("timm.create_model('resnet18'..'resnet152')", IMAGENET_INIT, _resnet,
+                   _resnet_keys),
 }
 
 

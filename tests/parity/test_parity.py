@@ -57,14 +57,15 @@ def test_authors_checkpoints_convert_to_the_same_logits(name, tmp_path, capsys):
     assert_parity(our_logits(out, rec["input"]), rec["logits"])
 
 
+@pytest.mark.parametrize("layout", ["torchvision", "timm"])
 @pytest.mark.parametrize("arch", ["resnet18", "resnet34", "resnet50", "resnet101"])
-def test_torchvision_resnets_are_our_backbones(arch, tmp_path, capsys):
-    rec = recorded("torchvision")
+def test_imagenet_resnets_are_our_backbones(layout, arch, tmp_path, capsys):
+    rec = recorded(layout)
     src = tmp_path / f"{arch}.pth"
     torch.save(state_for(rec["archs"][arch]["keys"]), src)
     out = tmp_path / "ours.safetensors"
     # TSN of one frame: the ImageNet network itself
-    code, _, err = run(capsys, "convert", src, "--from", "torchvision", "--model", "tsn",
+    code, _, err = run(capsys, "convert", src, "--from", layout, "--model", "tsn",
                        "--backbone", arch, "--frames", 1, "--out", out)
     assert code == 0, err
     assert_parity(our_logits(out, rec["input"]), rec["archs"][arch]["logits"])
