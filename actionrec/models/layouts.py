@@ -59,6 +59,21 @@ def _tsm_official(key: str) -> str | None:
     return "backbone." + key.removeprefix("base_model.").replace(".conv1.net.", ".conv1.")
 
 
+def _mmaction2(key: str) -> str | None:
+    """MMAction2's ResNet builds each conv + BN as a ``ConvModule`` (``convK.conv``,
+    ``convK.bn``; the stem is ``conv1``, the shortcut ``downsample``) and ResNetTSM wraps conv1's
+    conv as ``conv.net``; its head is ``cls_head.fc_cls``. The networks are torchvision's."""
+    if key.startswith("cls_head.fc_cls."):
+        return "fc." + key.removeprefix("cls_head.fc_cls.")
+    if not key.startswith("backbone."):
+        return None
+    key = key.replace(".conv.net.", ".conv.")
+    key = re.sub(r"\.conv(\d)\.conv\.", r".conv\1.", key)
+    key = re.sub(r"\.conv(\d)\.bn\.", r".bn\1.", key)
+    return key.replace(".downsample.conv.", ".downsample.0.").replace(".downsample.bn.",
+                                                                      ".downsample.1.")
+
+
 RESNET_KEY = re.compile(r"(conv1|bn1|layer[1-4]\.\d+\.\w+(\.\d+)?)\.\w+$")
 
 
@@ -89,6 +104,10 @@ LAYOUTS = {
             f"the TSM code shifts every other block of a {backbone} (n_round 2), ours every "
             "block: the weights carry over, the function does not"
             if backbone in ("resnet101", "resnet152") else None)),
+    "mmaction2": Layout(
+        "open-mmlab/mmaction2 (TSN and TSM ResNets, ResNetTSM)", ("tsn", "tsm"), _mmaction2,
+        lambda keys: "backbone.conv1.conv.weight" in keys or any(
+            k.startswith("cls_head.") for k in keys)),
     "torchvision": Layout(
         "torchvision.models.resnet18..152", IMAGENET_INIT, _resnet, _resnet_keys),
     # timm's ResNets have torchvision's keys and compute the same function: found as torchvision
@@ -98,10 +117,5 @@ LAYOUTS = {
 
 
 def detect_layout(keys: set[str]) -> str | None:
-    """The layout whose detector accepts ``keys`` (ours: None, keys ``backbone.*``)."""
-    if any(k.startswith("backbone.") for k in keys):
-        return None
-    for name, layout in LAYOUTS.items():
-        if layout.detect(keys):
-            return name
-    return None
+    """The layout whose detector accepts ``keys``; None for none (ours among them)."""
+    return next((name for name, layout in LAYOUTS.items() if layout.detect(keys)), None)

@@ -42,18 +42,35 @@ def assert_parity(ours: torch.Tensor, theirs: list) -> None:
     assert diff <= TOLERANCE, f"logits differ by up to {diff:.3g} (tolerance {TOLERANCE})"
 
 
-@pytest.mark.parametrize("name", ["gst_official", "tsm_official"])
-def test_authors_checkpoints_convert_to_the_same_logits(name, tmp_path, capsys):
+def authors_main(state: dict) -> dict:
+    """What the GST and TSM repositories' main.py save (a DataParallel state dict)."""
+    return {"epoch": 60, "arch": "resnet50", "state_dict": state, "best_prec1": 47.0}
+
+
+def mmaction2_hook(state: dict) -> dict:
+    """What MMAction2's checkpoint hook saves, less the optimizer."""
+    return {"meta": {"epoch": 100, "mmengine_version": "0.10.7"}, "state_dict": state}
+
+
+# record -> (how its code saves a checkpoint, the layout it is in)
+SAVED = {"gst_official": (authors_main, "gst-official"),
+         "tsm_official": (authors_main, "tsm-official"),
+         "mmaction2_tsn": (mmaction2_hook, "mmaction2"),
+         "mmaction2_tsm": (mmaction2_hook, "mmaction2")}
+
+
+@pytest.mark.parametrize("name", SAVED)
+def test_checkpoints_of_other_code_convert_to_the_same_logits(name, tmp_path, capsys):
     rec = recorded(name)
     m = rec["model"]
-    src = tmp_path / "checkpoint.pth.tar"  # as their main.py saves it (DataParallel keys)
-    torch.save({"epoch": 60, "arch": m["backbone"], "state_dict": state_for(rec["keys"]),
-                "best_prec1": 47.0}, src)
+    saved, layout = SAVED[name]
+    src = tmp_path / "checkpoint.pth"
+    torch.save(saved(state_for(rec["keys"])), src)
     out = tmp_path / "ours.safetensors"
     code, stdout, err = run(capsys, "convert", src, "--model", m["name"], "--backbone",
                             m["backbone"], "--frames", m["num_frames"], "--out", out)
     assert code == 0, err
-    assert f"layout {name.replace('_', '-')}" in stdout  # detected from the keys
+    assert f"layout {layout} " in stdout  # detected from the keys
     assert_parity(our_logits(out, rec["input"]), rec["logits"])
 
 
