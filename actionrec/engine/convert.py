@@ -67,11 +67,10 @@ def layout_of(path: str | Path, source: dict, layout: str) -> str:
     return found
 
 
-def convert_weights(path: str | Path, model: nn.Module, layout: str = "auto", *,
+def convert_weights(path: str | Path, source: dict, model: nn.Module, layout: str = "auto", *,
                     backbone: str = "") -> Conversion:
-    """Load ``path`` (in ``layout``) into ``model`` (of trunk ``backbone``) in place; what fitted,
-    what did not."""
-    source = read_weights(path)
+    """Load ``source``, the tensors of ``path`` (in ``layout``), into ``model`` (of trunk
+    ``backbone``) in place; what fitted, what did not."""
     name = layout_of(path, source, layout)
     mapped, dropped = {}, []
     for key, value in source.items():
@@ -84,9 +83,8 @@ def convert_weights(path: str | Path, model: nn.Module, layout: str = "auto", *,
                       LAYOUTS[name].differs(backbone))
 
 
-def source_classes(path: str | Path, layout: str) -> int | None:
-    """The row count of the source's classifier, if it has one."""
-    source = read_weights(path)
+def source_classes(path: str | Path, source: dict, layout: str) -> int | None:
+    """The row count of the classifier of ``source`` (read from ``path``), if it has one."""
     rename = LAYOUTS[layout_of(path, source, layout)].rename
     weights = [v for k, v in source.items() if rename(k) == HEAD + "weight"]
     return int(weights[0].shape[0]) if weights else None
@@ -98,8 +96,9 @@ def convert_checkpoint(src: str | Path, out: str | Path, cfg: Config, *, layout:
     """``src`` as an actionrec checkpoint at ``out`` for ``cfg.model``; the class names come from
     ``labels`` (a label map), else are numbered, their count from ``classes``, else the labels,
     else the source's classifier."""
+    source = read_weights(src)  # once: a checkpoint can be large
     names = read_label_map(labels) if labels else None
-    count = classes or (len(names) if names else None) or source_classes(src, layout)
+    count = classes or (len(names) if names else None) or source_classes(src, source, layout)
     if count is None:
         raise CheckpointError(f"{src}: no classifier found to count the classes; pass --classes "
                               "or --labels")
@@ -108,7 +107,7 @@ def convert_checkpoint(src: str | Path, out: str | Path, cfg: Config, *, layout:
     names = names or [str(i) for i in range(count)]
     cfg = replace(cfg, model=replace(cfg.model, pretrained=None))
     model = model_from_config(cfg, count)
-    conversion = convert_weights(src, model, layout, backbone=cfg.model.backbone)
+    conversion = convert_weights(src, source, model, layout, backbone=cfg.model.backbone)
     gaps = conversion.gaps()
     if gaps and not partial:
         raise CheckpointError(

@@ -132,7 +132,7 @@ class Trainer:
             raise
 
     def _setup(self, resume: bool, overwrite: bool) -> None:
-        cfg, t, main = self.cfg, self.cfg.train, self.dist.main
+        cfg, t = self.cfg, self.cfg.train
         config_options(cfg)  # the model keys are checked before any data is read
         if t.sync_bn and self.device.type != "cuda":
             raise ConfigError("train.sync_bn=true: PyTorch's SyncBatchNorm runs on CUDA only; on "
@@ -141,7 +141,29 @@ class Trainer:
         if self.dist.restarts:
             log.info("torchrun restart %d: resuming from the last checkpoint", self.dist.restarts)
             resume, overwrite = True, False
-        self.checkpoints = CheckpointManager(self.work_dir, t.keep_last)
+        found = self._claim_run(resume, overwrite)
+        seed_everything(t.seed, t.deterministic)
+        self.amp = t.amp
+        self.classes = class_names(cfg)
+        self.pairs = reversal_pairs(cfg)
+        self._build_loaders()
+        self._build_model()
+        self.start_epoch, self.best, self.best_epoch = 0, -1.0, -1
+        self.last_checkpoint: Path | None = None
+        if found:
+            self._resume(*found)
+        elif resume:
+            log.info("--resume: no checkpoint in %s, starting from scratch", self.work_dir)
+        self.net = (distributed.replicate(self.model, self.device) if self.dist.distributed
+                    else self.model)
+        if self.dist.main:
+            self._open_logs(found[1].get("log") if found else None)
+
+    def _claim_run(self, resume: bool, overwrite: bool) -> tuple[Path, dict] | None:
+        """The run to continue (weights, state), or None: a run already there is refused, or
+        deleted by rank 0 with ``overwrite``; leftovers of an interrupted save are removed."""
+        main = self.dist.main
+        self.checkpoints = CheckpointManager(self.work_dir, self.cfg.train.keep_last)
         found = self.checkpoints.latest()
         if found and not resume:
             if not overwrite:
@@ -157,10 +179,11 @@ class Trainer:
             self._check_resumable(found[0])
         for stale in self.checkpoints.remove_temporaries() if main else ():
             log.info("removed %s, left by an interrupted save", stale.name)
-        seed_everything(t.seed, t.deterministic)
-        self.amp = t.amp
-        self.classes = class_names(cfg)
-        self.pairs = reversal_pairs(cfg)
+        return found
+
+    def _build_loaders(self) -> None:
+        """This rank's share of the training list (and of the validation list, if any)."""
+        cfg, t = self.cfg, self.cfg.train
         world, rank = self.dist.world_size, self.dist.rank
         self.train_set = build_dataset(cfg, "train")
         self.train_loader = build_loader(cfg, self.train_set, batch_size=t.batch_size, shuffle=True,
@@ -173,16 +196,21 @@ class Trainer:
             val_set = build_dataset(cfg, "val")
             self.val_loader = build_loader(cfg, val_set, batch_size=t.batch_size, shuffle=False,
                                            num_replicas=world, rank=rank)
+
+    def _build_model(self) -> None:
+        """The model on its device, the optimizer at the lr scaled to the global batch, the
+        schedule and the AMP scaler."""
+        cfg, t = self.cfg, self.cfg.train
         self.model = model_from_config(cfg, len(self.classes))
         if t.sync_bn:
             self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         self.model = self.model.to(self.device)
         if t.channels_last:
             self.model = to_channels_last(self.model)
-        lr, global_batch, reference = scaled_lr(t, world)
+        lr, global_batch, reference = scaled_lr(t, self.dist.world_size)
         log.info("%d process(es) x batch %d x accumulate %d = global batch %d; lr %g (train.lr %g "
-                 "for a global batch of %d, %s scaling)", world, t.batch_size, t.accumulate,
-                 global_batch, lr, t.lr, reference, t.lr_scaling)
+                 "for a global batch of %d, %s scaling)", self.dist.world_size, t.batch_size,
+                 t.accumulate, global_batch, lr, t.lr, reference, t.lr_scaling)
         groups = parameter_groups(self.model, t.weight_decay)
         self.optimizer = (torch.optim.SGD(groups, lr=lr, momentum=t.momentum)
                           if t.optimizer == "sgd" else torch.optim.Adam(groups, lr=lr))
@@ -191,18 +219,12 @@ class Trainer:
             self.optimizer, lr_factor(cfg, self.steps_per_epoch))
         self.scaler = torch.amp.GradScaler(self.device.type,
                                            enabled=self.amp and self.device.type == "cuda")
-        self.start_epoch, self.best, self.best_epoch = 0, -1.0, -1
-        self.last_checkpoint: Path | None = None
-        if found:
-            self._resume(*found)
-        elif resume:
-            log.info("--resume: no checkpoint in %s, starting from scratch", self.work_dir)
-        self.net = (distributed.replicate(self.model, self.device) if self.dist.distributed
-                    else self.model)
-        if not main:
-            return
-        atomic_write(self.work_dir / "config.yaml", dump_config(cfg).encode())
-        self._reconcile_log(found[1].get("log") if found else None)
+
+    def _open_logs(self, last: dict | None) -> None:
+        """Rank 0's config.yaml, log.jsonl (made to agree with the last committed epoch's record
+        ``last``) and TensorBoard writer."""
+        atomic_write(self.work_dir / "config.yaml", dump_config(self.cfg).encode())
+        self._reconcile_log(last)
         from torch.utils.tensorboard import SummaryWriter  # slow import: only when training
 
         # drop the events of an epoch that was interrupted before its checkpoint
