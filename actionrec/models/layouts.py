@@ -59,6 +59,26 @@ def _tsm_official(key: str) -> str | None:
     return "backbone." + key.removeprefix("base_model.").replace(".conv1.net.", ".conv1.")
 
 
+STM_AUTHOR = (  # the STM authors' module names -> ours, in order (the CMM's ``shift`` first)
+    (".mb.stage_conv.", ".cmm.reduce."), (".mb.stage_bn.", ".cmm.bn."),
+    (".mb.shift.", ".cmm.motion."), (".mb.conv1x1.", ".cmm.restore."), (".shift.", ".temporal."))
+
+
+def _stm_author(key: str) -> str | None:
+    """The STM authors' ``STM.py``: a torchvision Bottleneck whose ``shift`` (a channel-wise
+    Conv1d over the T frames, our ``temporal``) runs before ``conv2`` and whose CMM is ``mb``
+    (``stage_conv`` + ``stage_bn``, the depthwise ``shift``, ``conv1x1``; max-pooled in stride-2
+    blocks), inside a TSN-style ``base_model``; the same order, kernels and taps as ours."""
+    if (head := _head(key)) is not None:
+        return head
+    if not key.startswith("base_model."):
+        return None
+    key = "backbone." + key.removeprefix("base_model.")
+    for theirs, ours in STM_AUTHOR:
+        key = key.replace(theirs, ours)
+    return key
+
+
 def _mmaction2(key: str) -> str | None:
     """MMAction2's ResNet builds each conv + BN as a ``ConvModule`` (``convK.conv``,
     ``convK.bn``; the stem is ``conv1``, the shortcut ``downsample``) and ResNetTSM wraps conv1's
@@ -95,11 +115,14 @@ LAYOUTS = {
     "gst-official": Layout(
         "chenxuluo/GST-video (the GST authors' release)", ("gst", "gst_large"), _gst_official,
         lambda keys: any(".Tconv." in k for k in keys)),
+    "stm-author": Layout(
+        "the STM authors' code (Boyuan Jiang's STM.py and CMM.py, trained with their TSN "
+        "wrapper)", ("stm",), _stm_author, lambda keys: any(".mb.stage_conv." in k for k in keys)),
     "tsm-official": Layout(
         "mit-han-lab/temporal-shift-module (the TSM authors' release)", ("tsm", "tsn"),
         _tsm_official,
         lambda keys: any(k.startswith("base_model.") for k in keys)
-        and not any(".Tconv." in k for k in keys),
+        and not any(".Tconv." in k or ".mb.stage_conv." in k for k in keys),
         differs=lambda backbone: (
             f"the TSM code shifts every other block of a {backbone} (n_round 2), ours every "
             "block: the weights carry over, the function does not"

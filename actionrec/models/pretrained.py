@@ -21,8 +21,9 @@ from ..errors import CheckpointError
 def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """A flat ``{name: tensor}`` from ``.safetensors`` or a ``.pth``/``.pt`` (safe unpickler only).
 
-    Wrappers used by common tools are unwrapped: ``{"state_dict": ...}`` / ``{"model": ...}``
-    (MMAction2, timm, TSM) and DDP's ``module.`` prefix.
+    Wrappers used by common tools are unwrapped: ``{"state_dict": ...}`` / ``{"model": ...}`` /
+    ``{"model_dict": ...}`` (MMAction2, timm, TSM, the STM authors' code) and DDP's ``module.``
+    prefix.
     """
     path = str(path)
     if not os.path.isfile(path):
@@ -40,7 +41,7 @@ def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
                               f"tensors, which could run code when loaded ({first})") from None
     except (RuntimeError, EOFError, OSError, ValueError) as e:
         raise CheckpointError(f"{path}: not a readable PyTorch weights file: {e}") from None
-    for key in ("state_dict", "model", "module"):
+    for key in ("state_dict", "model", "model_dict", "module"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):

@@ -42,10 +42,12 @@ class CMM(nn.Module):
     1x1 conv ``C_in -> C_in / reduction`` + BN; a channel-wise 3x3 conv ``K`` on frame t+1 minus
     frame t; zeros for the last frame (T-1 differences for T frames); 1x1 conv to ``C_out``.
 
-    Stride-2 blocks: the motion must come out at the CSTM's output size. ``K`` takes the stride
-    itself, and ``F_t`` is subsampled at the centres of ``K``'s output positions (every second
-    pixel from 0, the centres of a 3x3 stride-2 padding-1 kernel), so the difference stays
-    pixel-aligned and the restoring 1x1 conv runs at the reduced size. Random init (Sec. 4.2).
+    Stride-2 blocks: the paper does not say how the motion comes out at the CSTM's output size.
+    The authors' code (``STM.py``'s Bottleneck, ``tests/parity/stm_author.json``) computes the
+    CMM at the block's input resolution and max-pools its output (2x2, stride 2); so do we, so
+    that their checkpoints compute here what they computed there. ``ceil_mode`` makes an odd
+    size come out as the strided 3x3 conv's (their code is only run on even sizes, where the two
+    agree). Random init (Sec. 4.2).
 
     ``forward(x, add_to)`` returns ``add_to + CMM(x)`` (the STM block's sum fusion) with the
     restoring 1x1 conv and the sum done as one matrix product where the layout allows it.
@@ -55,17 +57,16 @@ class CMM(nn.Module):
                  reduction: int = 16, stride: int = 1):
         super().__init__()
         mid = max(in_channels // reduction, 1)
-        self.num_frames, self.stride = num_frames, stride
+        self.num_frames = num_frames
         self.reduce = conv1x1(in_channels, mid)
         self.bn = nn.BatchNorm2d(mid)
-        self.motion = nn.Conv2d(mid, mid, 3, stride, 1, groups=mid, bias=False)
+        self.motion = nn.Conv2d(mid, mid, 3, 1, 1, groups=mid, bias=False)
         self.restore = conv1x1(mid, out_channels)
+        self.pool = nn.MaxPool2d(stride, ceil_mode=True) if stride > 1 else None
 
     def forward(self, x: torch.Tensor, add_to: torch.Tensor | None = None) -> torch.Tensor:
         f = self.bn(self.reduce(x))
         k = self.motion(f)
-        if self.stride > 1:
-            f = f[..., :: self.stride, :: self.stride]
         t = self.num_frames
         k, f = k.unflatten(0, (-1, t)), f.unflatten(0, (-1, t))
         diff = k[:, 1:] - f[:, :-1]  # (N, T-1, C, h, w)
@@ -73,9 +74,12 @@ class CMM(nn.Module):
         # gives a channels-last result without another copy
         motion = F.pad(diff.permute(0, 1, 3, 4, 2), [0, 0, 0, 0, 0, 0, 0, 1]).permute(0, 1, 4, 2, 3)
         motion = motion.flatten(0, 1)
-        if add_to is None:
-            return self.restore(motion)
-        return conv1x1_add(motion, self.restore.weight, add_to)
+        if self.pool is None and add_to is not None:
+            return conv1x1_add(motion, self.restore.weight, add_to)
+        out = self.restore(motion)
+        if self.pool is not None:
+            out = self.pool(out)
+        return out if add_to is None else add_to + out
 
 
 def conv1x1_add(x: torch.Tensor, weight: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:

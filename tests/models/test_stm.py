@@ -18,35 +18,38 @@ def test_paper_params_and_macs_within_1_percent(row):
     assert count_macs(model, clip) / 1e9 == pytest.approx(row.gmacs, rel=0.01)
 
 
-def reference_cmm(cmm, x, t):
-    """Eq. 2 written frame by frame: H_t = K * F_{t+1} - F_t, zero for the last frame."""
+def reference_cmm(cmm, x, t, stride):
+    """Eq. 2 written frame by frame: H_t = K * F_{t+1} - F_t, zero for the last frame; in a
+    stride-s block the restored motion max-pooled s x s (the authors' STM.py)."""
     f = cmm.bn(cmm.reduce(x))
     n = x.shape[0] // t
-    s = cmm.stride
     out = []
     for clip in f.view(n, t, *f.shape[1:]):
         for i in range(t):
             if i == t - 1:
                 h = torch.zeros_like(cmm.motion(clip[i : i + 1]))
             else:
-                h = cmm.motion(clip[i + 1 : i + 2]) - clip[i : i + 1, :, ::s, ::s]
+                h = cmm.motion(clip[i + 1 : i + 2]) - clip[i : i + 1]
             out.append(h)
-    return cmm.restore(torch.cat(out))
+    restored = cmm.restore(torch.cat(out))
+    return restored if stride == 1 else torch.nn.functional.max_pool2d(restored, stride, ceil_mode=True)
 
 
-@pytest.mark.parametrize("stride,channels_last", [(1, False), (2, False), (1, True), (2, True)])
-def test_cmm_matches_equation_2(stride, channels_last):
+@pytest.mark.parametrize("stride,channels_last,size", [
+    (1, False, 8), (2, False, 8), (1, True, 8), (2, True, 8), (2, False, 7)])
+def test_cmm_matches_equation_2(stride, channels_last, size):
     torch.manual_seed(0)
     cmm = CMM(32, 48, num_frames=4, stride=stride).eval()
-    x = torch.randn(8, 32, 8, 8)
+    x = torch.randn(8, 32, size, size)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    ref = reference_cmm(cmm, x, 4)
+    ref = reference_cmm(cmm, x, 4, stride)
     with torch.no_grad():
         torch.testing.assert_close(cmm(x), ref, rtol=1e-4, atol=1e-5)
         base = torch.randn_like(ref).contiguous(memory_format=torch.channels_last)
         torch.testing.assert_close(cmm(x, add_to=base.clone()), base + ref, rtol=1e-4, atol=1e-5)
-    assert ref.shape == (8, 48, 8 // stride, 8 // stride)
+    side = -(-size // stride)  # the strided 3x3 conv's output size, odd sizes included
+    assert ref.shape == (8, 48, side, side)
 
 
 def test_fused_add_has_gradients():

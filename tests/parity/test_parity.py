@@ -47,6 +47,12 @@ def authors_main(state: dict) -> dict:
     return {"epoch": 60, "arch": "resnet50", "state_dict": state, "best_prec1": 47.0}
 
 
+def stm_authors_train(state: dict) -> dict:
+    """What the STM authors' train script saves (their IO.save_checkpoint), SGD state and all."""
+    sgd = {"state": {}, "param_groups": [{"lr": 0.01, "momentum": 0.9, "params": [0, 1]}]}
+    return {"epoch": 50, "model_dict": state, "optimizer_dict": sgd, "best_prec1": 47.5}
+
+
 def mmaction2_hook(state: dict) -> dict:
     """What MMAction2's checkpoint hook saves, less the optimizer."""
     return {"meta": {"epoch": 100, "mmengine_version": "0.10.7"}, "state_dict": state}
@@ -55,6 +61,7 @@ def mmaction2_hook(state: dict) -> dict:
 # record -> (how its code saves a checkpoint, the layout it is in)
 SAVED = {"gst_official": (authors_main, "gst-official"),
          "tsm_official": (authors_main, "tsm-official"),
+         "stm_author": (stm_authors_train, "stm-author"),
          "mmaction2_tsn": (mmaction2_hook, "mmaction2"),
          "mmaction2_tsm": (mmaction2_hook, "mmaction2")}
 
@@ -65,7 +72,7 @@ def test_checkpoints_of_other_code_convert_to_the_same_logits(name, tmp_path, ca
     m = rec["model"]
     saved, layout = SAVED[name]
     src = tmp_path / "checkpoint.pth"
-    torch.save(saved(state_for(rec["keys"])), src)
+    torch.save(saved(state_for(rec["keys"], rec.get("gains"))), src)
     out = tmp_path / "ours.safetensors"
     code, stdout, err = run(capsys, "convert", src, "--model", m["name"], "--backbone",
                             m["backbone"], "--frames", m["num_frames"], "--out", out)

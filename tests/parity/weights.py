@@ -11,6 +11,7 @@ in [0.5, 1.5]), biases in [-0.1, 0.1], conv and linear weights N(0, 2 / fan_in).
 from __future__ import annotations
 
 import math
+import re
 import zlib
 
 import torch
@@ -33,9 +34,16 @@ def tensor_for(key: str, shape: list[int]) -> torch.Tensor:
     return torch.randn(shape, generator=g) * math.sqrt(2 / fan_in)
 
 
-def state_for(keys: dict[str, list[int]]) -> dict[str, torch.Tensor]:
-    """A state dict of ``{key: shape}``, every tensor from ``tensor_for``."""
-    return {k: tensor_for(k, shape) for k, shape in keys.items()}
+def state_for(keys: dict[str, list[int]],
+              gains: dict[str, float] | None = None) -> dict[str, torch.Tensor]:
+    """A state dict of ``{key: shape}``, every tensor from ``tensor_for``, times the gain of each
+    pattern of ``gains`` (``re.search``) its key matches: for branches that no BN normalises
+    (STM's CMM is added unnormalised), whose weights at N(0, 2 / fan_in) would grow the
+    activations block by block, where trained weights are small."""
+    state = {k: tensor_for(k, shape) for k, shape in keys.items()}
+    for pattern, gain in (gains or {}).items():
+        state.update({k: v * gain for k, v in state.items() if re.search(pattern, k)})
+    return state
 
 
 def clips(batch: int, frames: int, size: int, seed: int = 0) -> torch.Tensor:
