@@ -1,18 +1,21 @@
-"""Spatial-only and temporal-only convolutions as 2D convs vs the equivalent 3D convs.
+"""3D convolutions of our models in their forms: 2D convs where the kernel allows, PyTorch's
+``F.conv3d`` and our ``temporal.conv3d`` (oneDNN called directly).
 
     python benchmarks/conv_forms.py [--frames 8] [--batch 1 2]
 
-Times the same convolution in two forms, channels-last, in one run, after checking they agree:
+Times the same convolution in each form, channels-last, in one run, after checking they agree:
 
 - spatial (1, 3, 3): ``Conv2d`` 3x3 on ``(N*T, C, H, W)`` frames vs ``Conv3d`` on the clip
   ``(N, C, T, H, W)`` -- GST-ResNet50's spatial paths (alpha = 1/4, beta = 1/2) and MSTI-Net's
   multi-scale spatial groups;
 - temporal (3, 1, 1): ``Conv2d`` with a (3, 1) kernel on the view ``(N, C, T, H*W)`` vs ``Conv3d`` --
-  MSTI-Net's multi-scale temporal groups and STM-ResNet50's channel-wise CSTM conv.
+  MSTI-Net's multi-scale temporal groups and STM-ResNet50's channel-wise CSTM conv;
+- full (3, 3, 3): GST-ResNet50's temporal paths (no 2D form).
 
-At batch 1 (one video: inference) the 2D forms are up to 7x faster at GST's and MSTI-Net's
-shapes (which use them); for STM's channel-wise temporal conv the two forms are equal, and at
-batch 2 all are about equal.
+At batch 1 (one video: inference) PyTorch sends stride-1 3D convolutions to its im2col path
+(``slow_conv3d``): ``F.conv3d`` is up to 16x slower than ``conv3d`` at GST's shapes and up to 7x
+slower than the 2D forms; ``conv3d`` is about as fast as the 2D forms. At batch 2 all are about
+equal.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from actionrec.analysis.benchmark import time_call
-from actionrec.models.temporal import as_clips
+from actionrec.models.temporal import as_clips, conv3d
 from actionrec.runtime import tune_allocator
 
 # (layer, kind, input channels, output channels, input size, stride, groups)
@@ -36,23 +39,39 @@ LAYERS += [(f"MSTI-R50 conv{i + 2}_x", kind, c, c, size, 1, 1)
            for i, (c, size) in enumerate([(16, 56), (32, 28), (64, 14), (128, 7)])]
 LAYERS += [(f"STM-R50 res{i + 2}", "temporal", c, c, size, 1, c)
            for i, (c, size) in enumerate([(64, 56), (128, 28), (256, 14), (512, 7)])]
+LAYERS += [("GST-R50 " + s, "full", *rest, 1) for s, *rest in [
+    ("res2", 32, 16, 56, 1), ("res3.0", 64, 32, 56, 2), ("res3", 64, 32, 28, 1),
+    ("res4", 128, 64, 14, 1), ("res5", 256, 128, 7, 1)]]
 
 
 def forms(kind: str, x: torch.Tensor, w: torch.Tensor, stride: int, frames: int, groups: int):
-    """(2D form, 3D form) of the convolution as closures, and a function mapping 3D output to 2D."""
+    """{form: closure} for the convolution, every output in the 3D layout ``(N, C, T, H, W)``;
+    the 2D form is None for a full 3x3x3 kernel."""
     clips = as_clips(x, frames)
-    if kind == "spatial":
+    if kind == "full":
+        w3d = w[:, :, None].expand(-1, -1, 3, -1, -1).contiguous(memory_format=torch.channels_last_3d)
+        two, pad = None, (1, 1, 1)
+    elif kind == "spatial":
         w2d = w.contiguous(memory_format=torch.channels_last)
         w3d = w[:, :, None].contiguous(memory_format=torch.channels_last_3d)
-        return (lambda: F.conv2d(x, w2d, stride=stride, padding=1),
-                lambda: F.conv3d(clips, w3d, stride=(1, stride, stride), padding=(0, 1, 1)),
-                lambda out3d: out3d.transpose(1, 2).flatten(0, 1))
-    w2d = w[..., :1].contiguous(memory_format=torch.channels_last)  # (O, I/g, 3, 1)
-    w3d = w[..., None, :1].contiguous(memory_format=torch.channels_last_3d)  # (O, I/g, 3, 1, 1)
-    view = clips.flatten(3)  # (N, C, T, H*W), zero-copy
-    return (lambda: F.conv2d(view, w2d, padding=(1, 0), groups=groups),
-            lambda: F.conv3d(clips, w3d, padding=(1, 0, 0), groups=groups),
-            lambda out3d: out3d.flatten(3))
+        pad = (0, 1, 1)
+        n = x.shape[0] // frames
+
+        def two():
+            out = F.conv2d(x, w2d, stride=stride, padding=1)
+            return out.unflatten(0, (n, frames)).transpose(1, 2)
+    else:
+        w2d = w[..., :1].contiguous(memory_format=torch.channels_last)  # (O, I/g, 3, 1)
+        w3d = w[..., None, :1].contiguous(memory_format=torch.channels_last_3d)  # (O, I/g, 3, 1, 1)
+        view = clips.flatten(3)  # (N, C, T, H*W), zero-copy
+        pad = (1, 0, 0)
+
+        def two():
+            return F.conv2d(view, w2d, padding=(1, 0), groups=groups).unflatten(3, x.shape[-2:])
+    stride3 = (1, stride, stride)
+    return {"2D form": two,
+            "F.conv3d": lambda: F.conv3d(clips, w3d, None, stride3, pad, 1, groups),
+            "conv3d": lambda: conv3d(clips, w3d, None, stride3, pad, groups)}
 
 
 def main() -> None:
@@ -68,24 +87,31 @@ def main() -> None:
 
 def table(batch: int, frames: int) -> None:
     print(f"batch {batch} x {frames} frames, channels-last, ms per call")
+    names = ("2D form", "F.conv3d", "conv3d")
     print(f"{'layer':<22} {'kind':<9} {'C_in':>5} {'C_out':>5} {'size':>5} {'stride':>6} "
-          f"{'2D form':>8} {'Conv3d':>8} {'3D / 2D':>8}")
+          + " ".join(f"{n:>8}" for n in names) + f" {'F.conv3d / conv3d':>18}")
     totals = {}
     for name, kind, cin, cout, size, stride, groups in LAYERS:
         x = torch.randn(batch * frames, cin, size, size).contiguous(memory_format=torch.channels_last)
-        w = torch.randn(cout, cin // groups, 3, 3)
-        two, three, to_2d_layout = forms(kind, x, w, stride, frames, groups)
+        w = torch.randn(cout, cin // groups, 3, 3) / (cin // groups * 3) ** 0.5
+        fns = forms(kind, x, w, stride, frames, groups)
         with torch.no_grad():
-            torch.testing.assert_close(to_2d_layout(three()), two(), rtol=1e-4, atol=1e-3)
-            t2 = time_call(two, min_time=0.5) * 1e3
-            t3 = time_call(three, min_time=0.5) * 1e3
+            ref = fns["F.conv3d"]()
+            times = {}
+            for form, fn in fns.items():
+                if fn is not None:
+                    torch.testing.assert_close(fn(), ref, rtol=1e-4, atol=1e-3)
+                    times[form] = time_call(fn, min_time=0.5) * 1e3
         model = name.split()[0]
-        a, b = totals.get(model, (0.0, 0.0))
-        totals[model] = (a + t2, b + t3)
-        print(f"{name:<22} {kind:<9} {cin:>5} {cout:>5} {size:>5} {stride:>6} {t2:>8.2f} {t3:>8.2f} "
-              f"{t3 / t2:>8.2f}")
-    for model, (t2, t3) in totals.items():
-        print(f"{model + ' all':<61} {t2:>8.2f} {t3:>8.2f} {t3 / t2:>8.2f}")
+        acc = totals.setdefault(model, dict.fromkeys(names, 0.0))
+        for form, t in times.items():
+            acc[form] += t
+        cells = " ".join(f"{times[n]:>8.2f}" if n in times else f"{'-':>8}" for n in names)
+        print(f"{name:<22} {kind:<9} {cin:>5} {cout:>5} {size:>5} {stride:>6} {cells} "
+              f"{times['F.conv3d'] / times['conv3d']:>18.2f}")
+    for model, acc in totals.items():
+        cells = " ".join(f"{acc[n]:>8.2f}" for n in names)
+        print(f"{model + ' all':<61} {cells} {acc['F.conv3d'] / acc['conv3d']:>18.2f}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..models.base import to_channels_last
+from ..models.fuse import fold_batchnorms
 from ..models.registry import MODELS, build_with_input, get_spec
 from .flops import count_macs
 
@@ -125,10 +126,11 @@ def bench_entries(models: list[str], *, all_inputs: bool, backbone: str, frames:
 
 
 def run_benchmark(entries: list[BenchEntry], *, batch: int, device: torch.device, layout: str,
-                  rounds: int) -> dict:
-    """Latency of every entry (models in turns, ``benchmark_models``), MACs counted on the meta
-    device, ratios to the baseline (the last entry), and the machine's fp32 matmul rate measured
-    in the same run: ``{"machine": {...}, "rows": [...]}``."""
+                  rounds: int, fold_bn: bool = True) -> dict:
+    """Latency of every entry (models in turns, ``benchmark_models``; BNs folded into the
+    convolutions unless not ``fold_bn``), MACs counted on the meta device, ratios to the baseline
+    (the last entry), and the machine's fp32 matmul rate measured in the same run:
+    ``{"machine": {...}, "rows": [...]}``."""
     models, examples, macs = {}, {}, {}
     for entry in entries:
         with torch.device("meta"):  # shapes only: counting allocates nothing
@@ -139,6 +141,8 @@ def run_benchmark(entries: list[BenchEntry], *, batch: int, device: torch.device
         model = model.to(device)
         if layout == "channels_last":
             to_channels_last(model)
+        if fold_bn:
+            fold_batchnorms(model)
         models[key], examples[key] = model, example.to(device)
     seconds = benchmark_models(models, examples, device=device, rounds=rounds)
     matmul = matmul_gflops(device=device)
@@ -149,7 +153,7 @@ def run_benchmark(entries: list[BenchEntry], *, batch: int, device: torch.device
              "macs_ratio_to_tsn_r50": macs[name, shape] / macs[base]}
             for (name, shape), s in seconds.items()]
     machine = {"device": str(device), "threads": torch.get_num_threads(), "batch": batch,
-               "layout": layout, "matmul_gflops": matmul,
+               "layout": layout, "bn": "folded" if fold_bn else "layers", "matmul_gflops": matmul,
                "name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
     return {"machine": machine, "rows": rows}
 
@@ -164,7 +168,8 @@ def bench_table(report: dict) -> tuple[list[str], list[list[str]], str]:
               f"{100 * r['gflops_per_s'] / m['matmul_gflops']:.0f}",
               f"{r['ratio_to_tsn_r50']:.3f}", f"{r['macs_ratio_to_tsn_r50']:.3f}"]
              for r in report["rows"]]
-    legend = (f"inference, batch {m['batch']}, {m['layout']}, device {m['name']} ({m['device']}), "
+    legend = (f"inference, batch {m['batch']}, {m['layout']}, BN {m['bn']}, device {m['name']} "
+              f"({m['device']}), "
               f"{m['threads']} threads; fp32 matmul (2048^3) in this run: "
               f"{m['matmul_gflops']:.1f} GFLOP/s. GMACs: multiply-accumulates per view (the papers' "
               "FLOPs); GFLOP/s = 2 x MACs x batch / latency; x TSN-R50 = latency / the baseline's.")

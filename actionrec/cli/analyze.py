@@ -29,7 +29,7 @@ def run_gst_channels(args) -> int:
     from ..analysis.gst_channels import write_channel_report
     from ..engine.inference import load_checkpoint
 
-    _, _, model, _ = load_checkpoint(args.checkpoint, device="cpu")
+    _, _, model, _ = load_checkpoint(args.checkpoint, device="cpu", fold_bn=False)  # BN scales
     try:
         paths = write_channel_report(model, args.out)
     except ValueError as e:

@@ -22,6 +22,9 @@ def register(sub) -> None:
     p.add_argument("--rounds", type=int, default=3, help="measurement rounds, models in turns")
     p.add_argument("--layout", choices=["channels_last", "contiguous"], default="channels_last")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--keep-bn", action="store_true",
+                   help="time the BNs as layers (default: folded into the convolutions, as "
+                        "test, predict and export run the models)")
     add_markdown(p)
     add_json(p)
     p.set_defaults(func=run)
@@ -41,7 +44,7 @@ def run(args) -> int:
     entries = bench_entries(args.models, all_inputs=args.all, baseline_frames=args.baseline_frames,
                             options=model_options(args), **common)
     report = run_benchmark(entries, batch=args.batch, device=torch.device(args.device),
-                           layout=args.layout, rounds=args.rounds)
+                           layout=args.layout, rounds=args.rounds, fold_bn=not args.keep_bn)
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -11,6 +11,7 @@ from ..data.build import build_dataset, build_loader, class_names, reversal_pair
 from ..data.datasets import ListEntry
 from ..errors import ActionrecError, CheckpointError, VideoError
 from ..models.base import to_channels_last
+from ..models.fuse import fold_batchnorms
 from . import distributed
 from .build import model_from_config, select_device
 from .checkpoint import load_weights, read_metadata
@@ -19,13 +20,17 @@ from .evaluate import check_finite, collect_scores, compute_metrics, score_views
 log = logging.getLogger(__name__)
 
 
-def load_model(cfg: Config, checkpoint: str | Path, num_classes: int):
-    """The config's model with the checkpoint's weights, in eval mode on the config's device."""
+def load_model(cfg: Config, checkpoint: str | Path, num_classes: int, *, fold_bn: bool = True):
+    """The config's model with the checkpoint's weights, in eval mode on the config's device, its
+    BNs folded into the convolutions unless not ``fold_bn`` (``models/fuse.py``: inference only;
+    an analysis of the BNs themselves keeps them)."""
     device = select_device(cfg.train.device)
     # the checkpoint replaces every weight: skip the config's initial (pretrained) weights
     model = model_from_config(replace(cfg, model=replace(cfg.model, pretrained=None)), num_classes)
     load_weights(model, checkpoint)
     model = model.to(device).eval()
+    if fold_bn:
+        fold_batchnorms(model)
     if cfg.train.channels_last:
         model = to_channels_last(model)
     return model, device
@@ -36,7 +41,7 @@ METADATA_LIMITS = {("test", "clips"): 100, ("test", "batch_size"): 256, ("data",
                    ("model", "num_frames"): 1024, ("data", "snippet_len"): 64}
 
 
-def load_checkpoint(checkpoint: str | Path, *, device: str = "auto"):
+def load_checkpoint(checkpoint: str | Path, *, device: str = "auto", fold_bn: bool = True):
     """``(config, class names, model, device)`` from an actionrec checkpoint alone (the config and
     class names are in its metadata) on ``device`` (auto: CUDA where there is one; never the
     stored ``train.device``). Metadata values past ``METADATA_LIMITS`` are refused."""
@@ -47,7 +52,7 @@ def load_checkpoint(checkpoint: str | Path, *, device: str = "auto"):
             raise CheckpointError(f"{checkpoint}: metadata {section}.{key}={value} is out of "
                                   f"range (at most {limit})")
     cfg = replace(cfg, train=replace(cfg.train, device=device))
-    model, device = load_model(cfg, checkpoint, len(names))
+    model, device = load_model(cfg, checkpoint, len(names), fold_bn=fold_bn)
     return cfg, names, model, device
 
 

@@ -30,8 +30,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .fuse import fold_into_conv
 from .pretrained import inflate_time
-from .temporal import as_clips, as_frames
+from .temporal import Conv3d, as_clips, as_frames
 from .tsn import TSN
 
 
@@ -52,7 +53,7 @@ class GSTConv(nn.Module):
         spatial_in = in_channels if beta == 1.0 else self.split
         temporal_in = in_channels if beta == 1.0 else in_channels - self.split
         self.spatial = nn.Conv2d(spatial_in, self.spatial_out, 3, stride, 1, bias=False)
-        self.temporal = nn.Conv3d(temporal_in, self.temporal_out, 3, (1, stride, stride), 1,
+        self.temporal = Conv3d(temporal_in, self.temporal_out, 3, (1, stride, stride), 1,
                                   bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -60,6 +61,12 @@ class GSTConv(nn.Module):
         spatial = self.spatial(xs)
         temporal = as_frames(self.temporal(as_clips(xt, self.num_frames)))
         return torch.cat([spatial, temporal], 1)
+
+    def fold_bn(self, scale: torch.Tensor, shift: torch.Tensor) -> None:
+        """The following BN into both paths, each its slice of the channels (``models/fuse.py``)."""
+        s = self.spatial_out
+        fold_into_conv(self.spatial, scale[:s], shift[:s])
+        fold_into_conv(self.temporal, scale[s:], shift[s:])
 
     def adapt_weight(self, weight2d: torch.Tensor) -> dict[str, torch.Tensor]:
         """ImageNet 3x3 weights -> this module's: the spatial path's slice; temporal stays."""
@@ -73,11 +80,14 @@ class C3DConv(nn.Module):
                  groups: int = 1):
         super().__init__()
         self.num_frames = num_frames
-        self.conv = nn.Conv3d(in_channels, out_channels, 3, (1, stride, stride), 1, groups=groups,
+        self.conv = Conv3d(in_channels, out_channels, 3, (1, stride, stride), 1, groups=groups,
                               bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return as_frames(self.conv(as_clips(x, self.num_frames)))
+
+    def fold_bn(self, scale: torch.Tensor, shift: torch.Tensor) -> None:
+        fold_into_conv(self.conv, scale, shift)
 
     def adapt_weight(self, weight2d: torch.Tensor) -> dict[str, torch.Tensor]:
         """I3D inflation; with groups, output group g keeps the 2D weights of input group g."""
@@ -97,11 +107,14 @@ class P3DConv(nn.Module):
         self.spatial = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
         self.bn = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)
-        self.temporal = nn.Conv3d(out_channels, out_channels, (3, 1, 1), 1, (1, 0, 0), bias=False)
+        self.temporal = Conv3d(out_channels, out_channels, (3, 1, 1), 1, (1, 0, 0), bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(self.bn(self.spatial(x)))
         return as_frames(self.temporal(as_clips(x, self.num_frames)))
+
+    def fold_bn(self, scale: torch.Tensor, shift: torch.Tensor) -> None:
+        fold_into_conv(self.temporal, scale, shift)
 
     def adapt_weight(self, weight2d: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"spatial.weight": weight2d}

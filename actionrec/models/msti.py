@@ -43,11 +43,9 @@ branch only (the other a single conv), ``ms_st`` both, ``msti`` both plus the CA
 Form (measured on CPU, ``benchmarks/conv_forms.py``): the network keeps clips as frames
 ``(N*T, C, H, W)`` like the 2D models; a 1x3x3 conv is a 2D conv on the frames and a 3x1x1 conv a
 2D conv with a (3, 1) kernel on the zero-copy view ``(N, C, T, H*W)``. Same arithmetic as Conv3d;
-at batch 1 PyTorch's Conv3d is several times slower than these 2D forms at the tube's shapes, at
-batch 2 they are about equal (``python benchmarks/conv_forms.py`` prints the ratios). Only conv1
-and the max-pool are 3D operators. (``temporal.temporal_conv``, the shared
-temporal conv of STM and TSM, stays a Conv3d: in those whole networks at batch 1 the 2D form was
-slower once the layout round trip is counted.)
+at batch 1 PyTorch's ``F.conv3d`` is up to 7x slower than these 2D forms at the tube's shapes
+(its im2col path); ``temporal.conv3d``, oneDNN called directly, is about as fast as they are.
+Only conv1 and the max-pool are 3D operators (conv1 through ``temporal.Conv3d``).
 
 ``temporal_kernel=1`` makes every temporal extent (conv1, max-pool, temporal branch) 1: the
 spatial-only control of the learning test.
@@ -63,7 +61,7 @@ from torch import nn
 
 from .base import VideoRecognizer
 from .resnet import resnet
-from .temporal import as_clips, as_frames
+from .temporal import Conv3d, as_clips, as_frames
 
 # variant -> (multi-scale spatial branch, multi-scale temporal branch, CAW blocks)
 VARIANTS = {
@@ -88,7 +86,7 @@ class OnFrames:
         return as_frames(super().forward(as_clips(x, self.num_frames)))
 
 
-class FramesConv3d(OnFrames, nn.Conv3d):
+class FramesConv3d(OnFrames, Conv3d):
     """Table 1's conv1 (3x7x7) on frames."""
 
 

@@ -51,6 +51,39 @@ def shift_taps(channels: int, fold_div: int) -> torch.Tensor:
     return taps
 
 
+def conv3d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+           stride=1, padding=0, groups: int = 1) -> torch.Tensor:
+    """``F.conv3d``; a single float32 clip on the CPU is sent straight to oneDNN.
+
+    PyTorch 2.13 computes a 3D convolution of batch 1 at stride 1 with its im2col path
+    (``slow_conv3d``): 10x slower than oneDNN at GST's res2 temporal path (21 vs 2.2 ms, 2
+    threads), up to 7x at MSTI-Net's conv1 and tube shapes. From batch 2 on, and for channel-wise
+    kernels, it already uses oneDNN and is a little faster than this direct call, so those stay
+    with it (``python benchmarks/conv_forms.py`` prints all three forms). Traced, exported and
+    compiled graphs keep ``F.conv3d``, whose export every runtime knows.
+    """
+    if (x.shape[0] != 1 or groups == x.shape[1] or x.device.type != "cpu"
+            or x.dtype != torch.float32 or weight.dtype != torch.float32
+            or not (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled)
+            or torch.jit.is_tracing() or torch.compiler.is_compiling()
+            or torch.onnx.is_in_onnx_export()):
+        return F.conv3d(x, weight, bias, stride, padding, 1, groups)
+    return torch.mkldnn_convolution(x, weight, bias, _triple(padding), _triple(stride),
+                                    [1, 1, 1], groups)
+
+
+def _triple(v) -> list[int]:
+    return list(v) if isinstance(v, tuple | list) else [v] * 3
+
+
+class Conv3d(nn.Conv3d):
+    """``nn.Conv3d`` (same parameters and keys; zero padding given as sizes) computed by
+    ``conv3d``."""
+
+    def _conv_forward(self, x, weight, bias):
+        return conv3d(x, weight, bias, self.stride, self.padding, self.groups)
+
+
 def temporal_conv(x: torch.Tensor, kernel: torch.Tensor, num_frames: int) -> torch.Tensor:
     """Kernel-3 temporal convolution of frames ``(N*T, C, H, W)`` with ``kernel`` ``(C, C/g, 3)``,
     zero-padded at the clip ends; a 3D convolution on a zero-copy ``(N, C, T, H, W)`` view."""

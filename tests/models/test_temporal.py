@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from actionrec.models.temporal import TemporalConv, TemporalShift, as_clips, as_frames
+from actionrec.models.temporal import (Conv3d, TemporalConv, TemporalShift, as_clips, as_frames,
+                                      conv3d)
 
 
 def reference_shift(x, t, fold_div):
@@ -59,3 +60,41 @@ def test_clip_views_are_free_for_channels_last():
     assert clips.is_contiguous(memory_format=torch.channels_last_3d)
     back = as_frames(clips)
     assert back.data_ptr() == x.data_ptr() and torch.equal(back, x)
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last_3d])
+@pytest.mark.parametrize("kernel,stride,padding,groups", [
+    ((3, 3, 3), (1, 1, 1), (1, 1, 1), 1),  # GST's temporal path, C3D
+    ((3, 3, 3), (1, 2, 2), (1, 1, 1), 2),  # a stride-2 block, C3D groups=2
+    ((3, 1, 1), (1, 1, 1), (1, 0, 0), 1),  # P3D, StNet's temporal block
+    ((3, 1, 1), (1, 1, 1), (1, 0, 0), 8),  # channel-wise (left to F.conv3d)
+    ((3, 7, 7), (1, 2, 2), (1, 3, 3), 1),  # MSTI-Net's conv1
+])
+def test_conv3d_equals_torch_conv3d(batch, layout, kernel, stride, padding, groups):
+    """The oneDNN path of ``conv3d`` against ``F.conv3d``: outputs and all three gradients."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, 8, 4, 15, 15, generator=g).contiguous(memory_format=layout)
+    w = torch.randn(8 if groups == 8 else 6, 8 // groups, *kernel, generator=g) / 8
+    b = torch.randn(w.shape[0], generator=g)
+    grads = []
+    for fn in (lambda *a: conv3d(*a, stride, padding, groups),
+               lambda *a: torch.nn.functional.conv3d(a[0], a[1], a[2], stride, padding, 1, groups)):
+        leaves = [t.detach().clone().requires_grad_() for t in (x, w, b)]
+        out = fn(*leaves)
+        out.backward(torch.cos(out.detach()))
+        grads.append([out.detach()] + [t.grad for t in leaves])
+    for ours, ref in zip(*grads):
+        torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_conv3d_takes_onednn_on_cpu_and_export_keeps_conv3d():
+    """The fast path is taken (the profile shows oneDNN, not slow_conv3d) and an exported graph
+    (what ``actionrec export`` writes to ONNX) keeps the plain convolution."""
+    x, layer = torch.randn(1, 4, 4, 9, 9), Conv3d(4, 4, 3, padding=1)
+    with torch.profiler.profile() as prof:
+        layer(x)
+    ops = {e.key for e in prof.key_averages()}
+    assert "aten::mkldnn_convolution" in ops and "aten::slow_conv3d_forward" not in ops
+    graph = str(torch.export.export(layer, (x,)).graph)
+    assert "aten.conv3d" in graph and "mkldnn" not in graph
