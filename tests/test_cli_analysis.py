@@ -125,3 +125,35 @@ def test_frame_predictions(capsys, trained_gst, shared_data, tmp_path):
     rows = list(csv.reader(open(tmp_path / "frames.csv")))
     assert len(rows) == 1 + 4 and len(rows[0]) == 1 + 3  # 4 frames, 3 classes
     assert all(0 <= float(v) <= 1 for row in rows[1:] for v in row[1:])
+
+
+def test_bench_training_steps_and_peak_memory(capsys):
+    code, out, _ = run(capsys, "bench", "tsn", "--backbone", "resnet18", "--frames", "2",
+                       "--size", "32", "--batch", "2", "--rounds", "1", "--mode", "train",
+                       "--memory", "--json")
+    report = json.loads(out)
+    rows = {r["model"]: r for r in report["rows"]}
+    assert code == 0 and report["machine"]["mode"] == "train"
+    assert report["machine"]["bn"] == "layers"  # BN is folded for inference only
+    # ResNet-50's 98 MB of weights against ResNet-18's 45 MB, each in its own process
+    assert rows["tsn (baseline)"]["peak_mib"] > rows["tsn"]["peak_mib"] + 30 > 30
+    code, out, _ = run(capsys, "bench", "tsn", "--backbone", "resnet18", "--frames", "2",
+                       "--size", "32", "--batch", "1", "--rounds", "1", "--mode", "train",
+                       "--precision", "bf16")
+    assert code == 0 and "training steps (forward, backward, SGD), bf16" in out
+    assert "3 x 2 x MACs x batch / latency" in out
+
+
+@pytest.mark.parametrize("mode", ["inference", "train"])
+def test_bench_step_is_what_it_says(mode):
+    """Inference passes leave the weights alone and build no graph; a training step moves them."""
+    from actionrec.analysis.benchmark import step_call
+    from actionrec.models.registry import build_with_input
+
+    model, x = build_with_input("tsn", classes=3, frames=2, size=32, backbone="resnet18",
+                                batch=2, generator=torch.Generator().manual_seed(0))
+    before = [p.detach().clone() for p in model.parameters()]
+    step_call(model, x, mode=mode, precision="fp32")()
+    moved = [not torch.equal(a, b) for a, b in zip(before, model.parameters())]
+    assert all(moved) if mode == "train" else not any(moved)
+    assert model.training == (mode == "train")

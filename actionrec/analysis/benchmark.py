@@ -3,6 +3,7 @@ timed in turns beside the TSN-ResNet50 baseline and the machine's matmul rate.""
 
 from __future__ import annotations
 
+import multiprocessing
 import statistics
 import time
 from collections.abc import Callable
@@ -47,29 +48,94 @@ def matmul_gflops(n: int = 2048, *, device: torch.device | str = "cpu",
     return 2 * n**3 / seconds / 1e9
 
 
+def step_call(model: torch.nn.Module, x: torch.Tensor, *, mode: str,
+              precision: str) -> Callable[[], None]:
+    """One timed unit of work: a forward pass without gradients (``inference``, eval mode), or a
+    training step (``train``: forward, cross-entropy on fixed labels, backward, SGD step with
+    momentum); under bf16 autocast with ``precision`` bf16."""
+    autocast = torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+    if mode == "inference":
+        model.eval()
+
+        def infer():
+            with torch.no_grad(), autocast:
+                model(x)
+
+        return infer
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+    with torch.no_grad():
+        classes = model(x).shape[1]
+    labels = torch.arange(x.shape[0], device=x.device) % classes
+
+    def train_step():
+        with autocast:
+            loss = torch.nn.functional.cross_entropy(model(x), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return train_step
+
+
 def benchmark_models(models: dict[str, torch.nn.Module], example: dict[str, torch.Tensor], *,
-                     device: torch.device | str = "cpu", rounds: int = 3,
-                     min_time: float = 1.0) -> dict[str, float]:
-    """Median seconds per forward pass (inference, no grad) of each model on its example input.
+                     device: torch.device | str = "cpu", rounds: int = 3, min_time: float = 1.0,
+                     mode: str = "inference", precision: str = "fp32") -> dict[str, float]:
+    """Median seconds per ``step_call`` of each model on its example input.
 
     The models are measured in turns, ``rounds`` times, so that slow drifts of the machine (heat,
     other load) hit them all alike and the ratios between them stay fair.
     """
-    calls = {}
-    for name, model in models.items():
-        model.eval()
-        x = example[name]
-
-        def call(model=model, x=x):
-            with torch.no_grad():
-                model(x)
-
-        calls[name] = call
+    calls = {name: step_call(model, example[name], mode=mode, precision=precision)
+             for name, model in models.items()}
     samples: dict[str, list[float]] = {name: [] for name in models}
     for _ in range(rounds):
         for name, call in calls.items():
             samples[name].append(time_call(call, device=device, min_time=min_time))
     return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def prepare(model: torch.nn.Module, device: torch.device, *, layout: str,
+            fold_bn: bool) -> torch.nn.Module:
+    """``model`` on ``device`` in ``layout``, its BNs folded (inference) if ``fold_bn``."""
+    model = model.to(device)
+    if layout == "channels_last":
+        to_channels_last(model)
+    if fold_bn:
+        fold_batchnorms(model)
+    return model
+
+
+def _peak_rss_mib(entry: "BenchEntry", batch: int, mode: str, precision: str, layout: str,
+                  fold_bn: bool, threads: int) -> float:
+    """In a fresh interpreter: the resident memory that building ``entry`` and running two
+    ``step_call``s adds to the process at its peak (weights, activations, workspaces), MiB."""
+    torch.set_num_threads(threads)
+    before = _status_kib("VmRSS")
+    model, x = entry.build(batch=batch, generator=torch.Generator().manual_seed(0))
+    call = step_call(prepare(model, torch.device("cpu"), layout=layout, fold_bn=fold_bn), x,
+                     mode=mode, precision=precision)
+    call()
+    call()
+    return (_status_kib("VmHWM") - before) / 1024
+
+
+def _status_kib(field: str) -> int:
+    """A memory field of /proc/self/status (VmHWM, the peak: per address space, so unlike
+    ``ru_maxrss`` not inherited from the process that forked this one)."""
+    with open("/proc/self/status") as f:
+        line = next(line for line in f if line.startswith(field + ":"))
+    return int(line.split()[1])
+
+
+def peak_memory(entries: list["BenchEntry"], *, batch: int, mode: str, precision: str,
+                layout: str, fold_bn: bool) -> list[float]:
+    """``_peak_rss_mib`` of each entry, each measured in its own spawned process (the peak of a
+    process only grows, so one process per model is the only clean measure). CPU, Linux."""
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1, maxtasksperchild=1) as pool:
+        return [pool.apply(_peak_rss_mib, (e, batch, mode, precision, layout, fold_bn,
+                                           torch.get_num_threads())) for e in entries]
 
 
 BASELINE = "tsn (baseline)"
@@ -126,11 +192,14 @@ def bench_entries(models: list[str], *, all_inputs: bool, backbone: str, frames:
 
 
 def run_benchmark(entries: list[BenchEntry], *, batch: int, device: torch.device, layout: str,
-                  rounds: int, fold_bn: bool = True) -> dict:
-    """Latency of every entry (models in turns, ``benchmark_models``; BNs folded into the
-    convolutions unless not ``fold_bn``), MACs counted on the meta device, ratios to the baseline
-    (the last entry), and the machine's fp32 matmul rate measured in the same run:
-    ``{"machine": {...}, "rows": [...]}``."""
+                  rounds: int, fold_bn: bool = True, mode: str = "inference",
+                  precision: str = "fp32", memory: bool = False) -> dict:
+    """Seconds per inference pass or training step of every entry (models in turns,
+    ``benchmark_models``; for inference BNs folded into the convolutions unless not ``fold_bn``),
+    MACs counted on the meta device, ratios to the baseline (the last entry), and the machine's
+    fp32 matmul rate measured in the same run: ``{"machine": {...}, "rows": [...]}``. With
+    ``memory`` (CPU) each row also has its peak resident memory (``peak_memory``)."""
+    fold_bn = fold_bn and mode == "inference"
     models, examples, macs = {}, {}, {}
     for entry in entries:
         with torch.device("meta"):  # shapes only: counting allocates nothing
@@ -138,22 +207,27 @@ def run_benchmark(entries: list[BenchEntry], *, batch: int, device: torch.device
             key = (entry.row, entry.label(meta_example))
             macs[key] = count_macs(meta_model, meta_example)
         model, example = entry.build(batch=batch, generator=torch.Generator().manual_seed(0))
-        model = model.to(device)
-        if layout == "channels_last":
-            to_channels_last(model)
-        if fold_bn:
-            fold_batchnorms(model)
-        models[key], examples[key] = model, example.to(device)
-    seconds = benchmark_models(models, examples, device=device, rounds=rounds)
+        models[key] = prepare(model, device, layout=layout, fold_bn=fold_bn)
+        examples[key] = example.to(device)
+    seconds = benchmark_models(models, examples, device=device, rounds=rounds, mode=mode,
+                               precision=precision)
+    passes = 3 if mode == "train" else 1  # a training step: forward + backward (about 2x)
     matmul = matmul_gflops(device=device)
     base = list(models)[-1]  # bench_entries puts the baseline last
     rows = [{"model": name, "input": shape, "latency_s": s, "videos_per_s": batch / s,
-             "macs": macs[name, shape], "gflops_per_s": 2 * macs[name, shape] * batch / s / 1e9,
+             "macs": macs[name, shape],
+             "gflops_per_s": passes * 2 * macs[name, shape] * batch / s / 1e9,
              "ratio_to_tsn_r50": s / seconds[base],
              "macs_ratio_to_tsn_r50": macs[name, shape] / macs[base]}
             for (name, shape), s in seconds.items()]
+    if memory:
+        peaks = peak_memory(entries, batch=batch, mode=mode, precision=precision, layout=layout,
+                            fold_bn=fold_bn)
+        for row, peak in zip(rows, peaks, strict=True):
+            row["peak_mib"] = peak
     machine = {"device": str(device), "threads": torch.get_num_threads(), "batch": batch,
-               "layout": layout, "bn": "folded" if fold_bn else "layers", "matmul_gflops": matmul,
+               "layout": layout, "bn": "folded" if fold_bn else "layers", "mode": mode,
+               "precision": precision, "matmul_gflops": matmul,
                "name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
     return {"machine": machine, "rows": rows}
 
@@ -161,16 +235,28 @@ def run_benchmark(entries: list[BenchEntry], *, batch: int, device: torch.device
 def bench_table(report: dict) -> tuple[list[str], list[list[str]], str]:
     """``run_benchmark``'s report as (headers, cells, legend) for a text or Markdown table."""
     m = report["machine"]
-    headers = ["model", "input", "latency s", "videos/s", "GMACs", "GFLOP/s", "% matmul",
+    headers = ["model", "input", "latency s", "clips/s" if m["mode"] == "train" else "videos/s",
+               "GMACs", "GFLOP/s", "% matmul",
                "x TSN-R50", "MACs x TSN"]
     cells = [[r["model"], r["input"], f"{r['latency_s']:.4f}", f"{r['videos_per_s']:.2f}",
               f"{r['macs'] / 1e9:.2f}", f"{r['gflops_per_s']:.1f}",
               f"{100 * r['gflops_per_s'] / m['matmul_gflops']:.0f}",
               f"{r['ratio_to_tsn_r50']:.3f}", f"{r['macs_ratio_to_tsn_r50']:.3f}"]
+             + ([f"{r['peak_mib']:.0f}"] if "peak_mib" in r else [])
              for r in report["rows"]]
-    legend = (f"inference, batch {m['batch']}, {m['layout']}, BN {m['bn']}, device {m['name']} "
-              f"({m['device']}), "
+    if any("peak_mib" in r for r in report["rows"]):
+        headers.append("peak MiB")
+    train = m["mode"] == "train"
+    legend = (f"{'training steps (forward, backward, SGD)' if train else 'inference'}, "
+              f"{m['precision']}, batch {m['batch']}, {m['layout']}"
+              f"{'' if train else ', BN ' + m['bn']}, device {m['name']} ({m['device']}), "
               f"{m['threads']} threads; fp32 matmul (2048^3) in this run: "
               f"{m['matmul_gflops']:.1f} GFLOP/s. GMACs: multiply-accumulates per view (the papers' "
-              "FLOPs); GFLOP/s = 2 x MACs x batch / latency; x TSN-R50 = latency / the baseline's.")
+              "FLOPs) of a forward pass; GFLOP/s = "
+              f"{'3 x ' if train else ''}2 x MACs x batch / latency"
+              f"{' (backward taken as 2 forward passes)' if train else ''}; "
+              "x TSN-R50 = latency / the baseline's."
+              + (" peak MiB: resident memory the model adds at its peak (weights, activations, "
+                 "workspaces), each model in a fresh process." if any("peak_mib" in r for r in
+                                                                      report["rows"]) else ""))
     return headers, cells, legend

@@ -1,4 +1,5 @@
-"""``actionrec bench``: inference latency of models beside TSN-ResNet50, in one run."""
+"""``actionrec bench``: inference latency or training steps of models beside TSN-ResNet50, in
+one run."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ COMMON = {"backbone": "resnet50", "frames": 8, "size": 224, "classes": 174}  # t
 
 
 def register(sub) -> None:
-    p = sub.add_parser("bench", help="inference latency of models, beside TSN-ResNet50")
+    p = sub.add_parser("bench", help="inference latency or training steps of models, beside "
+                                     "TSN-ResNet50")
     p.add_argument("models", nargs="*", metavar="NAME", help="default with --all: every model")
     p.add_argument("--all", action="store_true",
                    help="each model at its paper input and at the common input")
@@ -22,6 +24,12 @@ def register(sub) -> None:
     p.add_argument("--rounds", type=int, default=3, help="measurement rounds, models in turns")
     p.add_argument("--layout", choices=["channels_last", "contiguous"], default="channels_last")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--mode", choices=["inference", "train"], default="inference",
+                   help="train: forward, backward and SGD step per batch (clips/s)")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="bf16: under torch.autocast (bfloat16)")
+    p.add_argument("--memory", action="store_true",
+                   help="also the peak resident memory of each model (one process each; CPU)")
     p.add_argument("--keep-bn", action="store_true",
                    help="time the BNs as layers (default: folded into the convolutions, as "
                         "test, predict and export run the models)")
@@ -40,11 +48,14 @@ def run(args) -> int:
         raise CliError("bench: name models to time, or --all")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise CliError(f"--device {args.device}: no CUDA device on this machine")
+    if args.memory and args.device != "cpu":
+        raise CliError("--memory measures resident CPU memory: use it with --device cpu")
     common = {k: getattr(args, k) or v for k, v in COMMON.items()}
     entries = bench_entries(args.models, all_inputs=args.all, baseline_frames=args.baseline_frames,
                             options=model_options(args), **common)
     report = run_benchmark(entries, batch=args.batch, device=torch.device(args.device),
-                           layout=args.layout, rounds=args.rounds, fold_bn=not args.keep_bn)
+                           layout=args.layout, rounds=args.rounds, fold_bn=not args.keep_bn,
+                           mode=args.mode, precision=args.precision, memory=args.memory)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -52,5 +63,6 @@ def run(args) -> int:
         print(text_table(headers, cells) + "\n\n" + legend)
     if args.markdown:
         headers, cells, legend = bench_table(report)
-        write_markdown(args, "Inference speed", f"{markdown_table(headers, cells)}\n\n{legend}")
+        title = "Training speed" if args.mode == "train" else "Inference speed"
+        write_markdown(args, title, f"{markdown_table(headers, cells)}\n\n{legend}")
     return 0

@@ -60,10 +60,12 @@ def conv3d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     threads), up to 7x at MSTI-Net's conv1 and tube shapes. From batch 2 on, and for channel-wise
     kernels, it already uses oneDNN and is a little faster than this direct call, so those stay
     with it (``python benchmarks/conv_forms.py`` prints all three forms). Traced, exported and
-    compiled graphs keep ``F.conv3d``, whose export every runtime knows.
+    compiled graphs keep ``F.conv3d``, whose export every runtime knows, and autocast regions
+    its bf16 kernels.
     """
     if (x.shape[0] != 1 or groups == x.shape[1] or x.device.type != "cpu"
             or x.dtype != torch.float32 or weight.dtype != torch.float32
+            or torch.is_autocast_enabled("cpu")
             or not (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled)
             or torch.jit.is_tracing() or torch.compiler.is_compiling()
             or torch.onnx.is_in_onnx_export()):
