@@ -157,3 +157,17 @@ def test_bench_step_is_what_it_says(mode):
     moved = [not torch.equal(a, b) for a, b in zip(before, model.parameters())]
     assert all(moved) if mode == "train" else not any(moved)
     assert model.training == (mode == "train")
+
+
+def test_bench_onnx_runtime_rows_beside_pytorch(capsys):
+    code, out, _ = run(capsys, "bench", "gst", "gru", "--backbone", "resnet18", "--frames", "2",
+                       "--size", "32", "--batch", "2", "--rounds", "1", "--backend", "both",
+                       "--memory", "--json")
+    report = json.loads(out)
+    rows = {r["model"]: r for r in report["rows"]}
+    assert code == 0 and set(rows) == {"gst", "gst [onnxruntime]", "gru", "gru [onnxruntime]",
+                                       "tsn (baseline)"}
+    assert rows["gst [onnxruntime]"]["macs"] == rows["gst"]["macs"]
+    assert "peak_mib" in rows["gst"] and "peak_mib" not in rows["gst [onnxruntime]"]
+    code, _, err = run(capsys, "bench", "gst", "--backend", "onnxruntime", "--mode", "train")
+    assert code == 2 and "inference only" in err

@@ -50,6 +50,30 @@ def test_predict_every_shared_clip_and_a_corrupt_one(capsys, trained_tsn, shared
     assert err.count("\n") == 1 and "ERROR " in err and "corrupt.mp4" in err
 
 
+def test_predict_with_onnx_runtime_gives_pytorchs_probabilities(capsys, trained_tsn, shared_data,
+                                                                tmp_path):
+    """The exported model in ONNX Runtime: the same classes with the same probabilities, and a
+    corrupt file still reported and skipped."""
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(b"\x00" * 64)
+    videos = [corrupt] + [shared_data / "videos" / name for name in list(SHARED_CLIPS)[:2]]
+    answers = {}
+    for backend in ("pytorch", "onnxruntime"):
+        code, out, _ = run(capsys, "predict", *videos, "--checkpoint", trained_tsn, "--topk", "10",
+                           "--backend", backend, "--json")
+        assert code == 1  # the corrupt file
+        answers[backend] = json.loads(out)
+    ours, theirs = answers["pytorch"], answers["onnxruntime"]
+    assert theirs[0]["error"] and ours[0]["error"] and not theirs[1]["error"]
+    for a, b in zip(ours[1:], theirs[1:], strict=True):
+        assert [t["class"] for t in a["top"]] == [t["class"] for t in b["top"]]
+        assert [t["prob"] for t in a["top"]] == pytest.approx([t["prob"] for t in b["top"]],
+                                                                abs=1e-5)
+    code, _, err = run(capsys, "predict", videos[1], "--checkpoint", trained_tsn, "--backend",
+                       "onnxruntime", "--device", "cuda")
+    assert code == 2 and "runs on the CPU" in err
+
+
 def test_models_command(capsys):
     code, out, _ = run(capsys, "models")
     assert code == 0 and "tsn" in out and "frozen_stages=0" in out

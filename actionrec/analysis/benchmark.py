@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import multiprocessing
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import torch
 
+from ..errors import ActionrecError
 from ..models.base import to_channels_last
 from ..models.fuse import fold_batchnorms
 from ..models.registry import MODELS, build_with_input, get_spec
@@ -78,17 +81,44 @@ def step_call(model: torch.nn.Module, x: torch.Tensor, *, mode: str,
     return train_step
 
 
+ONNX_TOLERANCE = 1e-3  # ONNX Runtime's logits against PyTorch's, relative to the largest
+
+
+def onnx_call(model: torch.nn.Module, x: torch.Tensor, folder: str) -> Callable[[], None]:
+    """An inference pass of ``model`` exported to ONNX (in ``folder``) and run by ONNX Runtime;
+    an export that does not compute the model's logits is an error, not a row."""
+    from ..export import OnnxModel, export_onnx, onnx_relative_diff
+
+    model = model.eval()
+    path = export_onnx(model, x, Path(folder) / f"model_{len(list(Path(folder).iterdir()))}.onnx")
+    runner = OnnxModel(path)
+    diff = onnx_relative_diff(runner, model, x)
+    if diff > ONNX_TOLERANCE:
+        raise ActionrecError(f"ONNX Runtime's logits differ from PyTorch's by {diff:.2g} of the "
+                             f"largest (tolerance {ONNX_TOLERANCE})")
+    return lambda: runner(x)
+
+
 def benchmark_models(models: dict[str, torch.nn.Module], example: dict[str, torch.Tensor], *,
                      device: torch.device | str = "cpu", rounds: int = 3, min_time: float = 1.0,
-                     mode: str = "inference", precision: str = "fp32") -> dict[str, float]:
-    """Median seconds per ``step_call`` of each model on its example input.
+                     mode: str = "inference", precision: str = "fp32",
+                     onnx: set[str] = frozenset()) -> dict[str, float]:
+    """Median seconds per ``step_call`` of each model on its example input (``onnx_call`` for
+    the names in ``onnx``).
 
     The models are measured in turns, ``rounds`` times, so that slow drifts of the machine (heat,
     other load) hit them all alike and the ratios between them stay fair.
     """
-    calls = {name: step_call(model, example[name], mode=mode, precision=precision)
-             for name, model in models.items()}
-    samples: dict[str, list[float]] = {name: [] for name in models}
+    with tempfile.TemporaryDirectory(prefix="actionrec_bench_") as folder:
+        calls = {name: onnx_call(model, example[name], folder) if name in onnx
+                 else step_call(model, example[name], mode=mode, precision=precision)
+                 for name, model in models.items()}
+        return _median_in_turns(calls, device=device, rounds=rounds, min_time=min_time)
+
+
+def _median_in_turns(calls: dict[str, Callable[[], None]], *, device, rounds: int,
+                     min_time: float) -> dict[str, float]:
+    samples: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(rounds):
         for name, call in calls.items():
             samples[name].append(time_call(call, device=device, min_time=min_time))
@@ -153,6 +183,7 @@ class BenchEntry:
     backbone: str | None
     options: dict = field(default_factory=dict)
     paper: str = ""  # "paper <input> (<table>)" for a paper input, else "" (the input's shape)
+    backend: str = "pytorch"  # pytorch | onnxruntime (inference of the exported model)
 
     def build(self, *, batch: int = 1, generator: torch.Generator | None = None):
         return build_with_input(self.model, classes=self.classes, frames=self.frames,
@@ -165,13 +196,13 @@ class BenchEntry:
 
 
 def bench_entries(models: list[str], *, all_inputs: bool, backbone: str, frames: int, size: int,
-                  classes: int, baseline_frames: int, options: dict | None = None
-                  ) -> list[BenchEntry]:
+                  classes: int, baseline_frames: int, options: dict | None = None,
+                  backends: tuple[str, ...] = ("pytorch",)) -> list[BenchEntry]:
     """The named models (with ``all_inputs`` and none named: every registered model) at the
     common input ``backbone, frames, size`` with ``options``; with ``all_inputs`` each also at its
-    paper input
-    (heads on features: the paper input only). Last the TSN-ResNet50 baseline at
-    ``baseline_frames x size``; an entry that is the baseline again is left out."""
+    paper input (heads on features: the paper input only); each on every one of ``backends``.
+    Last the TSN-ResNet50 baseline (PyTorch) at ``baseline_frames x size``; a PyTorch entry that
+    is the baseline again is left out."""
     baseline = BenchEntry(BASELINE, "tsn", baseline_frames, size, classes, "resnet50")
     entries = []
     for name in models or sorted(MODELS):
@@ -186,8 +217,11 @@ def bench_entries(models: list[str], *, all_inputs: bool, backbone: str, frames:
                                       dict(options or {})))
 
     def same(e: BenchEntry) -> tuple:
-        return e.model, e.frames, e.size, e.backbone, e.options
+        return e.model, e.frames, e.size, e.backbone, e.options, e.backend
 
+    entries = [e if backend == "pytorch" else replace(e, row=f"{e.row} [{backend}]",
+                                                       backend=backend)
+               for e in entries for backend in backends]
     return [e for e in entries if same(e) != same(baseline)] + [baseline]
 
 
@@ -200,7 +234,9 @@ def run_benchmark(entries: list[BenchEntry], *, batch: int, device: torch.device
     fp32 matmul rate measured in the same run: ``{"machine": {...}, "rows": [...]}``. With
     ``memory`` (CPU) each row also has its peak resident memory (``peak_memory``)."""
     fold_bn = fold_bn and mode == "inference"
-    models, examples, macs = {}, {}, {}
+    if mode == "train" and any(e.backend != "pytorch" for e in entries):
+        raise ActionrecError("ONNX Runtime rows are inference only (--mode train: PyTorch)")
+    models, examples, macs, onnx = {}, {}, {}, set()
     for entry in entries:
         with torch.device("meta"):  # shapes only: counting allocates nothing
             meta_model, meta_example = entry.build()
@@ -209,8 +245,10 @@ def run_benchmark(entries: list[BenchEntry], *, batch: int, device: torch.device
         model, example = entry.build(batch=batch, generator=torch.Generator().manual_seed(0))
         models[key] = prepare(model, device, layout=layout, fold_bn=fold_bn)
         examples[key] = example.to(device)
+        if entry.backend == "onnxruntime":
+            onnx.add(key)
     seconds = benchmark_models(models, examples, device=device, rounds=rounds, mode=mode,
-                               precision=precision)
+                               precision=precision, onnx=onnx)
     passes = 3 if mode == "train" else 1  # a training step: forward + backward (about 2x)
     matmul = matmul_gflops(device=device)
     base = list(models)[-1]  # bench_entries puts the baseline last
@@ -220,11 +258,12 @@ def run_benchmark(entries: list[BenchEntry], *, batch: int, device: torch.device
              "ratio_to_tsn_r50": s / seconds[base],
              "macs_ratio_to_tsn_r50": macs[name, shape] / macs[base]}
             for (name, shape), s in seconds.items()]
-    if memory:
-        peaks = peak_memory(entries, batch=batch, mode=mode, precision=precision, layout=layout,
-                            fold_bn=fold_bn)
-        for row, peak in zip(rows, peaks, strict=True):
-            row["peak_mib"] = peak
+    if memory:  # PyTorch rows (ONNX Runtime's memory is its own allocator's)
+        measured = [i for i, e in enumerate(entries) if e.backend == "pytorch"]
+        peaks = peak_memory([entries[i] for i in measured], batch=batch, mode=mode,
+                            precision=precision, layout=layout, fold_bn=fold_bn)
+        for i, peak in zip(measured, peaks, strict=True):
+            rows[i]["peak_mib"] = peak
     machine = {"device": str(device), "threads": torch.get_num_threads(), "batch": batch,
                "layout": layout, "bn": "folded" if fold_bn else "layers", "mode": mode,
                "precision": precision, "matmul_gflops": matmul,
@@ -242,10 +281,11 @@ def bench_table(report: dict) -> tuple[list[str], list[list[str]], str]:
               f"{r['macs'] / 1e9:.2f}", f"{r['gflops_per_s']:.1f}",
               f"{100 * r['gflops_per_s'] / m['matmul_gflops']:.0f}",
               f"{r['ratio_to_tsn_r50']:.3f}", f"{r['macs_ratio_to_tsn_r50']:.3f}"]
-             + ([f"{r['peak_mib']:.0f}"] if "peak_mib" in r else [])
              for r in report["rows"]]
     if any("peak_mib" in r for r in report["rows"]):
         headers.append("peak MiB")
+        for row, r in zip(cells, report["rows"], strict=True):
+            row.append(f"{r['peak_mib']:.0f}" if "peak_mib" in r else "-")
     train = m["mode"] == "train"
     legend = (f"{'training steps (forward, backward, SGD)' if train else 'inference'}, "
               f"{m['precision']}, batch {m['batch']}, {m['layout']}"
@@ -255,7 +295,10 @@ def bench_table(report: dict) -> tuple[list[str], list[list[str]], str]:
               "FLOPs) of a forward pass; GFLOP/s = "
               f"{'3 x ' if train else ''}2 x MACs x batch / latency"
               f"{' (backward taken as 2 forward passes)' if train else ''}; "
-              "x TSN-R50 = latency / the baseline's."
+              "x TSN-R50 = latency / the (PyTorch) baseline's."
+              + (" [onnxruntime]: the exported ONNX model in ONNX Runtime (CPU, all graph "
+                 "optimisations), its logits checked against PyTorch's." if any(
+                  "[onnxruntime]" in r["model"] for r in report["rows"]) else "")
               + (" peak MiB: resident memory the model adds at its peak (weights, activations, "
                  "workspaces), each model in a fresh process." if any("peak_mib" in r for r in
                                                                       report["rows"]) else ""))

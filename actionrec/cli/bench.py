@@ -28,6 +28,9 @@ def register(sub) -> None:
                    help="train: forward, backward and SGD step per batch (clips/s)")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                    help="bf16: under torch.autocast (bfloat16)")
+    p.add_argument("--backend", choices=["pytorch", "onnxruntime", "both"], default="pytorch",
+                   help="onnxruntime: each model exported to ONNX and run by ONNX Runtime; both: "
+                        "a row of each (the baseline stays PyTorch's)")
     p.add_argument("--memory", action="store_true",
                    help="also the peak resident memory of each model (one process each; CPU)")
     p.add_argument("--keep-bn", action="store_true",
@@ -52,7 +55,9 @@ def run(args) -> int:
         raise CliError("--memory measures resident CPU memory: use it with --device cpu")
     common = {k: getattr(args, k) or v for k, v in COMMON.items()}
     entries = bench_entries(args.models, all_inputs=args.all, baseline_frames=args.baseline_frames,
-                            options=model_options(args), **common)
+                            options=model_options(args),
+                            backends=("pytorch", "onnxruntime") if args.backend == "both"
+                            else (args.backend,), **common)
     report = run_benchmark(entries, batch=args.batch, device=torch.device(args.device),
                            layout=args.layout, rounds=args.rounds, fold_bn=not args.keep_bn,
                            mode=args.mode, precision=args.precision, memory=args.memory)

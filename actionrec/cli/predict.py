@@ -13,6 +13,8 @@ def register(sub) -> None:
     p.add_argument("videos", nargs="+", metavar="VIDEO")
     add_checkpoint(p)
     p.add_argument("--topk", type=int, default=5)
+    p.add_argument("--backend", choices=["pytorch", "onnxruntime"], default="pytorch",
+                   help="onnxruntime: the model exported to ONNX and run by ONNX Runtime (CPU)")
     add_device(p)
     add_json(p)
     p.set_defaults(func=run)
@@ -21,7 +23,8 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..engine.inference import predict_videos
 
-    results = predict_videos(args.checkpoint, args.videos, topk=args.topk, device=args.device)
+    results = predict_videos(args.checkpoint, args.videos, topk=args.topk, device=args.device,
+                             backend=args.backend)
     if args.json:
         print(json.dumps([{"path": r.path, "error": r.error,
                            "top": [{"class": c, "prob": p} for c, p in r.top or []]}

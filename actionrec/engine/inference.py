@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from ..config import Config, config_diff
 from ..data.build import build_dataset, build_loader, class_names, reversal_pairs
 from ..data.datasets import ListEntry
 from ..errors import ActionrecError, CheckpointError, VideoError
+from ..export import OnnxModel, export_onnx
 from ..models.base import to_channels_last
 from ..models.fuse import fold_batchnorms
 from . import distributed
@@ -144,27 +146,42 @@ class Prediction:
     error: str | None = None
 
 
+BACKENDS = ("pytorch", "onnxruntime")
+
+
 def predict_videos(checkpoint: str | Path, videos: list[str], *, topk: int = 5,
-                   device: str = "auto") -> list[Prediction]:
+                   device: str = "auto", backend: str = "pytorch") -> list[Prediction]:
     """Top-k classes per video with the checkpoint's own config (views from ``cfg.test``).
     A file that cannot be read gets an ``error`` and the others are still predicted; scores that
-    are not finite (a diverged model) are an error."""
+    are not finite (a diverged model) are an error. ``backend`` onnxruntime: the model exported
+    to ONNX (a temporary file) and run by ONNX Runtime on the CPU."""
     if topk < 1:
         raise ActionrecError(f"--topk must be >= 1, got {topk}")
+    if backend not in BACKENDS:
+        raise ActionrecError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "onnxruntime":
+        if device not in ("auto", "cpu"):
+            raise ActionrecError(f"--backend onnxruntime runs on the CPU, not --device {device}")
+        device = "cpu"
     cfg, names, model, device = load_checkpoint(checkpoint, device=device)
     dataset = build_dataset(cfg, "test", entries=[ListEntry(str(v), 0) for v in videos],
                             clips=cfg.test.clips, crops=cfg.test.crops)
-    results = []
-    for i, path in enumerate(videos):
-        sample = dataset[i]
-        if sample["clip"] is None:
-            results.append(Prediction(str(path), error=sample["bad"][0][1]))
-            continue
-        probs = score_views(model, sample["clip"][None].to(device), amp=cfg.train.amp).cpu()
-        check_finite(probs, lambda _, path=path: str(path))
-        p, idx = probs[0].topk(min(topk, len(names)))
-        results.append(Prediction(str(path), [(names[j], float(q)) for j, q in
-                                              zip(idx.tolist(), p.tolist(), strict=True)]))
+    results, runner = [], model
+    with tempfile.TemporaryDirectory(prefix="actionrec_onnx_") as folder:
+        for i, path in enumerate(videos):
+            sample = dataset[i]
+            if sample["clip"] is None:
+                results.append(Prediction(str(path), error=sample["bad"][0][1]))
+                continue
+            if backend == "onnxruntime" and runner is model:
+                # exported once, at the first clip's shape (the batch is dynamic)
+                runner = OnnxModel(export_onnx(model, sample["clip"][:1],
+                                               Path(folder) / "model.onnx"))
+            probs = score_views(runner, sample["clip"][None].to(device), amp=cfg.train.amp).cpu()
+            check_finite(probs, lambda _, path=path: str(path))
+            p, idx = probs[0].topk(min(topk, len(names)))
+            results.append(Prediction(str(path), [(names[j], float(q)) for j, q in
+                                                  zip(idx.tolist(), p.tolist(), strict=True)]))
     if not results:
         raise ActionrecError("no video given")
     return results
