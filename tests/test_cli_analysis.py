@@ -154,7 +154,7 @@ def test_bench_step_is_what_it_says(mode):
                                 batch=2, generator=torch.Generator().manual_seed(0))
     before = [p.detach().clone() for p in model.parameters()]
     step_call(model, x, mode=mode, precision="fp32")()
-    moved = [not torch.equal(a, b) for a, b in zip(before, model.parameters())]
+    moved = [not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True)]
     assert all(moved) if mode == "train" else not any(moved)
     assert model.training == (mode == "train")
 

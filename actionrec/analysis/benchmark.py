@@ -84,14 +84,13 @@ def step_call(model: torch.nn.Module, x: torch.Tensor, *, mode: str,
 ONNX_TOLERANCE = 1e-3  # ONNX Runtime's logits against PyTorch's, relative to the largest
 
 
-def onnx_call(model: torch.nn.Module, x: torch.Tensor, folder: str) -> Callable[[], None]:
-    """An inference pass of ``model`` exported to ONNX (in ``folder``) and run by ONNX Runtime;
+def onnx_call(model: torch.nn.Module, x: torch.Tensor, path: Path) -> Callable[[], None]:
+    """An inference pass of ``model`` exported to ONNX (at ``path``) and run by ONNX Runtime;
     an export that does not compute the model's logits is an error, not a row."""
     from ..export import OnnxModel, export_onnx, onnx_relative_diff
 
     model = model.eval()
-    path = export_onnx(model, x, Path(folder) / f"model_{len(list(Path(folder).iterdir()))}.onnx")
-    runner = OnnxModel(path)
+    runner = OnnxModel(export_onnx(model, x, path))
     diff = onnx_relative_diff(runner, model, x)
     if diff > ONNX_TOLERANCE:
         raise ActionrecError(f"ONNX Runtime's logits differ from PyTorch's by {diff:.2g} of the "
@@ -110,9 +109,10 @@ def benchmark_models(models: dict[str, torch.nn.Module], example: dict[str, torc
     other load) hit them all alike and the ratios between them stay fair.
     """
     with tempfile.TemporaryDirectory(prefix="actionrec_bench_") as folder:
-        calls = {name: onnx_call(model, example[name], folder) if name in onnx
-                 else step_call(model, example[name], mode=mode, precision=precision)
-                 for name, model in models.items()}
+        calls = {name: onnx_call(model, example[name], Path(folder) / f"model_{i}.onnx")
+                 if name in onnx else step_call(model, example[name], mode=mode,
+                                                precision=precision)
+                 for i, (name, model) in enumerate(models.items())}
         return _median_in_turns(calls, device=device, rounds=rounds, min_time=min_time)
 
 
@@ -136,7 +136,7 @@ def prepare(model: torch.nn.Module, device: torch.device, *, layout: str,
     return model
 
 
-def _peak_rss_mib(entry: "BenchEntry", batch: int, mode: str, precision: str, layout: str,
+def _peak_rss_mib(entry: BenchEntry, batch: int, mode: str, precision: str, layout: str,
                   fold_bn: bool, threads: int) -> float:
     """In a fresh interpreter: the resident memory that building ``entry`` and running two
     ``step_call``s adds to the process at its peak (weights, activations, workspaces), MiB."""
@@ -158,7 +158,7 @@ def _status_kib(field: str) -> int:
     return int(line.split()[1])
 
 
-def peak_memory(entries: list["BenchEntry"], *, batch: int, mode: str, precision: str,
+def peak_memory(entries: list[BenchEntry], *, batch: int, mode: str, precision: str,
                 layout: str, fold_bn: bool) -> list[float]:
     """``_peak_rss_mib`` of each entry, each measured in its own spawned process (the peak of a
     process only grows, so one process per model is the only clean measure). CPU, Linux."""

@@ -47,7 +47,10 @@ def _fold(conv: nn.Module, bn: _BatchNorm) -> bool:
     if not (isinstance(conv, CONVS) or hasattr(conv, "fold_bn")):
         return False
     scale, shift = (v.detach() for v in bn_affine(bn))
-    (fold_into_conv if isinstance(conv, CONVS) else type(conv).fold_bn)(conv, scale, shift)
+    if isinstance(conv, CONVS):
+        fold_into_conv(conv, scale, shift)
+    else:
+        conv.fold_bn(scale, shift)
     return True
 
 

@@ -35,28 +35,35 @@ def _head(key: str) -> str | None:
     return None
 
 
-def _gst_official(key: str) -> str | None:
+def tsn_wrapped(trunk: Callable[[str], str]) -> Callable[[str], str | None]:
+    """The renaming of a TSN-style wrapper (the GST, TSM and STM authors' code): the head as
+    ``_head`` says, ``base_model.X`` as ``trunk("backbone.X")``, anything else unmapped."""
+
+    def rename(key: str) -> str | None:
+        if (head := _head(key)) is not None:
+            return head
+        if not key.startswith("base_model."):
+            return None
+        return trunk("backbone." + key.removeprefix("base_model."))
+
+    return rename
+
+
+@tsn_wrapped
+def _gst_official(key: str) -> str:
     """GST.py's Bottleneck: ``conv2`` is the spatial path (1x3x3 conv on the first half of the
     channels), ``Tconv`` the temporal one (3x3x3 on the second half), concatenated spatial first:
     the same split and order as ``GSTConv``, so nothing is reordered."""
-    if (head := _head(key)) is not None:
-        return head
-    if not key.startswith("base_model."):
-        return None
-    key = "backbone." + key.removeprefix("base_model.")
     key = re.sub(r"(layer\d\.\d+)\.conv2\.", r"\1.conv2.spatial.", key)
     return re.sub(r"(layer\d\.\d+)\.Tconv\.", r"\1.conv2.temporal.", key)
 
 
-def _tsm_official(key: str) -> str | None:
+@tsn_wrapped
+def _tsm_official(key: str) -> str:
     """ops/temporal_shift.py wraps each block's conv1 as ``conv1.net`` (residual shift); the
     shift itself has no weights and moves the same channels the same way as ours (the first
     1/shift_div read the next frame, the second the previous one)."""
-    if (head := _head(key)) is not None:
-        return head
-    if not key.startswith("base_model."):
-        return None
-    return "backbone." + key.removeprefix("base_model.").replace(".conv1.net.", ".conv1.")
+    return key.replace(".conv1.net.", ".conv1.")
 
 
 STM_AUTHOR = (  # the STM authors' module names -> ours, in order (the CMM's ``shift`` first)
@@ -64,16 +71,12 @@ STM_AUTHOR = (  # the STM authors' module names -> ours, in order (the CMM's ``s
     (".mb.shift.", ".cmm.motion."), (".mb.conv1x1.", ".cmm.restore."), (".shift.", ".temporal."))
 
 
-def _stm_author(key: str) -> str | None:
+@tsn_wrapped
+def _stm_author(key: str) -> str:
     """The STM authors' ``STM.py``: a torchvision Bottleneck whose ``shift`` (a channel-wise
     Conv1d over the T frames, our ``temporal``) runs before ``conv2`` and whose CMM is ``mb``
     (``stage_conv`` + ``stage_bn``, the depthwise ``shift``, ``conv1x1``; max-pooled in stride-2
     blocks), inside a TSN-style ``base_model``; the same order, kernels and taps as ours."""
-    if (head := _head(key)) is not None:
-        return head
-    if not key.startswith("base_model."):
-        return None
-    key = "backbone." + key.removeprefix("base_model.")
     for theirs, ours in STM_AUTHOR:
         key = key.replace(theirs, ours)
     return key

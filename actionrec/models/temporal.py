@@ -57,7 +57,7 @@ def conv3d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
 
     PyTorch 2.13 computes a 3D convolution of batch 1 at stride 1 with its im2col path
     (``slow_conv3d``): 10x slower than oneDNN at GST's res2 temporal path (21 vs 2.2 ms, 2
-    threads), up to 7x at MSTI-Net's conv1 and tube shapes. From batch 2 on, and for channel-wise
+    threads), up to 7.5x at MSTI-Net's tube shapes. From batch 2 on, and for channel-wise
     kernels, it already uses oneDNN and is a little faster than this direct call, so those stay
     with it (``python benchmarks/conv_forms.py`` prints all three forms). Traced, exported and
     compiled graphs keep ``F.conv3d``, whose export every runtime knows, and autocast regions

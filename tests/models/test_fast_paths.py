@@ -64,7 +64,7 @@ def test_fast_conv3d_gives_the_logits_and_gradients_of_torch_conv3d(name, monkey
     monkeypatch.setattr(temporal, "conv3d", lambda *a, **k: calls.append(1) or plain_conv3d(*a, **k))
     reference = [run(False), run(True)[:1]]
     assert calls  # the model does go through conv3d
-    for ours, ref in zip(fast, reference):
+    for ours, ref in zip(fast, reference, strict=True):
         scale = max(r.abs().max().item() for r in ref)
         for a, b in zip(ours, ref, strict=True):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * max(1.0, scale))

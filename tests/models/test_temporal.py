@@ -1,8 +1,7 @@
 import pytest
 import torch
 
-from actionrec.models.temporal import (Conv3d, TemporalConv, TemporalShift, as_clips, as_frames,
-                                      conv3d)
+from actionrec.models.temporal import Conv3d, TemporalConv, TemporalShift, as_clips, as_frames, conv3d
 
 
 def reference_shift(x, t, fold_div):
@@ -84,7 +83,7 @@ def test_conv3d_equals_torch_conv3d(batch, layout, kernel, stride, padding, grou
         out = fn(*leaves)
         out.backward(torch.cos(out.detach()))
         grads.append([out.detach()] + [t.grad for t in leaves])
-    for ours, ref in zip(*grads):
+    for ours, ref in zip(*grads, strict=True):
         torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-4)
 
 
