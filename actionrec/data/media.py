@@ -32,7 +32,7 @@ from ..errors import CliError, ConfigError, VideoError
 from ..files import atomic_write
 from .datasets import ListEntry, parse_list
 from .prepare import VIDEO_EXTENSIONS
-from .video import count_frames, open_video, short_side_size
+from .video import X264_REPEATABLE, count_frames, open_video, short_side_size
 
 JPEG_QUALITY = 90
 COMMANDS = {"resize": "resize", "frames": "extract-frames"}  # mode -> its data subcommand
@@ -87,7 +87,7 @@ def resize_video(source: str, output: str, short_side: int, *, crf: int = 20) ->
         with av.open(output, "w", format="mp4") as dst:
             out = dst.add_stream("libx264", rate=fps)
             out.height, out.width, out.pix_fmt = h, w, "yuv420p"
-            out.options = {"crf": str(crf), "preset": "veryfast", "g": str(max(1, round(fps)))}
+            out.options = {"crf": str(crf), "g": str(max(1, round(fps))), **X264_REPEATABLE}
             for frame in _frames(src, source):
                 frame = frame.reformat(width=w, height=h, format="yuv420p")
                 frame.pts, frame.time_base = decoded, 1 / fps  # constant rate, in decoding order

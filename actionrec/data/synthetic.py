@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ActionrecError
+from .video import X264_REPEATABLE
 
 PAIRS = (
     ("move_right", "move_left"),
@@ -185,7 +186,7 @@ def _write_one(job: tuple[str, int, int, SynthSpec]) -> None:
     path, label, k, spec = job  # label: index into CLASSES (all pairs)
     rng = np.random.default_rng([spec.seed, label, k])
     frames = render_video(label, rng, frames=spec.frames, size=spec.size)
-    write_video(path, frames, fps=spec.fps, options={"crf": "18", "preset": "veryfast"})
+    write_video(path, frames, fps=spec.fps, options={"crf": "18", **X264_REPEATABLE})
 
 
 def generate(out: str | os.PathLike, spec: SynthSpec = SynthSpec(), *, workers: int | None = None,
