@@ -104,6 +104,42 @@ def test_export_checkpoint(capsys, trained_gst, tmp_path):
     assert code == 0 and "max abs diff" in out and (tmp_path / "gst.onnx").stat().st_size > 1000
 
 
+def test_int8_export_is_offered_only_where_accuracy_holds(capsys, trained_gst, synth_small,
+                                                         tmp_path):
+    """GST's 3D temporal convolutions quantised too; fp32 ONNX Runtime scores the test list as
+    `actionrec test` (PyTorch) does; the int8 graph is quantised (QLinearConv nodes, int8 weights)
+    and close to fp32; a bar it cannot meet writes nothing."""
+    import onnx
+
+    from actionrec.config import dump_config
+    from actionrec.export import OnnxModel
+
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(dump_config(tiny_config(synth_small, tmp_path / "w", "model.name=gst")))
+    code, out, _ = run(capsys, "test", cfg, "--checkpoint", trained_gst, "--json")
+    pytorch_top1 = json.loads(out)["top1"]
+    code, out, err = run(capsys, "export", trained_gst, "--out", tmp_path / "gst.int8.onnx",
+                         "--int8", cfg, "--calibration", "8")
+    assert code == 0, err
+    fp32, int8 = (re.search(rf"^{name} \(ONNX Runtime\): top-1 ([\d.]+) %", out, re.M)
+                  for name in ("fp32", "int8"))
+    assert float(fp32.group(1)) == pytest.approx(100 * pytorch_top1, abs=1e-6)
+    assert float(fp32.group(1)) - float(int8.group(1)) <= 1 and "calibrated on 8 val clips" in out
+    graph = onnx.load(tmp_path / "gst.int8.onnx").graph
+    ops = {node.op_type for node in graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    int8_weights = [t for t in graph.initializer if t.data_type == onnx.TensorProto.INT8]
+    assert len(int8_weights) >= 20  # every convolution of ResNet-18's GST and the classifier
+    x = torch.randn(2, 4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    fp32_model = tmp_path / "gst.onnx"
+    run(capsys, "export", trained_gst, "--out", fp32_model)
+    a, b = OnnxModel(fp32_model)(x), OnnxModel(tmp_path / "gst.int8.onnx")(x)
+    assert (a - b).abs().max() <= 0.1 * a.abs().max() and not torch.equal(a, b)
+    code, _, err = run(capsys, "export", trained_gst, "--out", tmp_path / "no.onnx", "--int8", cfg,
+                       "--max-drop", "-1")  # int8 would have to beat fp32 by a point
+    assert code != 0 and "int8 not offered" in err and not (tmp_path / "no.onnx").exists()
+
+
 def test_gst_channel_histograms(capsys, trained_gst, tmp_path, trained_tsn):
     code, out, _ = run(capsys, "analyze", "gst-channels", trained_gst, "--out", tmp_path)
     assert code == 0 and "gst_channels.png" in out
@@ -161,12 +197,12 @@ def test_bench_step_is_what_it_says(mode):
 
 def test_bench_onnx_runtime_rows_beside_pytorch(capsys):
     code, out, _ = run(capsys, "bench", "gst", "gru", "--backbone", "resnet18", "--frames", "2",
-                       "--size", "32", "--batch", "2", "--rounds", "1", "--backend", "both",
+                       "--size", "32", "--batch", "2", "--rounds", "1", "--backend", "all",
                        "--memory", "--json")
     report = json.loads(out)
     rows = {r["model"]: r for r in report["rows"]}
-    assert code == 0 and set(rows) == {"gst", "gst [onnxruntime]", "gru", "gru [onnxruntime]",
-                                       "tsn (baseline)"}
+    assert code == 0 and set(rows) == {f"{m}{b}" for m in ("gst", "gru") for b in (
+        "", " [onnxruntime]", " [onnxruntime-int8]")} | {"tsn (baseline)"}
     assert rows["gst [onnxruntime]"]["macs"] == rows["gst"]["macs"]
     assert "peak_mib" in rows["gst"] and "peak_mib" not in rows["gst [onnxruntime]"]
     code, _, err = run(capsys, "bench", "gst", "--backend", "onnxruntime", "--mode", "train")

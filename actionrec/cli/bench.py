@@ -8,6 +8,10 @@ import json
 from ..errors import CliError
 from .common import add_json, add_markdown, add_model_input, model_options, write_markdown
 
+# --backend -> the backends of each model's rows
+BACKENDS = {"pytorch": ("pytorch",), "onnxruntime": ("onnxruntime",),
+            "onnxruntime-int8": ("onnxruntime-int8",), "both": ("pytorch", "onnxruntime"),
+            "all": ("pytorch", "onnxruntime", "onnxruntime-int8")}
 COMMON = {"backbone": "resnet50", "frames": 8, "size": 224, "classes": 174}  # the common input
 
 
@@ -28,9 +32,10 @@ def register(sub) -> None:
                    help="train: forward, backward and SGD step per batch (clips/s)")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                    help="bf16: under torch.autocast (bfloat16)")
-    p.add_argument("--backend", choices=["pytorch", "onnxruntime", "both"], default="pytorch",
-                   help="onnxruntime: each model exported to ONNX and run by ONNX Runtime; both: "
-                        "a row of each (the baseline stays PyTorch's)")
+    p.add_argument("--backend", choices=list(BACKENDS), default="pytorch",
+                   help="onnxruntime: each model exported to ONNX and run by ONNX Runtime; "
+                        "onnxruntime-int8: that model quantised to int8; both: PyTorch and "
+                        "onnxruntime rows; all: the three (the baseline stays PyTorch's)")
     p.add_argument("--memory", action="store_true",
                    help="also the peak resident memory of each model (one process each; CPU)")
     p.add_argument("--keep-bn", action="store_true",
@@ -56,8 +61,7 @@ def run(args) -> int:
     common = {k: getattr(args, k) or v for k, v in COMMON.items()}
     entries = bench_entries(args.models, all_inputs=args.all, baseline_frames=args.baseline_frames,
                             options=model_options(args),
-                            backends=("pytorch", "onnxruntime") if args.backend == "both"
-                            else (args.backend,), **common)
+                            backends=BACKENDS[args.backend], **common)
     report = run_benchmark(entries, batch=args.batch, device=torch.device(args.device),
                            layout=args.layout, rounds=args.rounds, fold_bn=not args.keep_bn,
                            mode=args.mode, precision=args.precision, memory=args.memory)
