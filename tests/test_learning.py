@@ -25,7 +25,7 @@ def pairs_data(tmp_path_factory):
 def reversal_pair_accuracy(name: str, out, *overrides: str) -> float:
     cfg = load_config(REPO / "actionrec/configs/demo/tsn_r18_synth.yaml", [
         f"model.name={name}", f"data.root={out / 'synth'}", f"work_dir={out / name}",
-        "train.epochs=10", "data.size=32", "data.short_side=32", "data.scales=[1.0, 0.875]",
+        "train.epochs=15", "data.size=32", "data.short_side=32", "data.scales=[1.0, 0.875]",
         "train.batch_size=8", "train.deterministic=true", "data.workers=0", *overrides])
     result = train(cfg)
     metrics, _ = evaluate_checkpoint(cfg, result["work_dir"] / "best.safetensors")
