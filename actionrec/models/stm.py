@@ -95,8 +95,8 @@ def conv1x1_add(x: torch.Tensor, weight: torch.Tensor, residual: torch.Tensor) -
     pixels, kernel = x.permute(0, 2, 3, 1).reshape(-1, c), weight.flatten(1).t()
     if torch.is_grad_enabled() and (residual.requires_grad or x.requires_grad):
         acc = torch.addmm(acc, pixels, kernel)
-    else:
-        acc = acc.addmm_(pixels, kernel)
+    else:  # in place: autocast does not cast for in-place ops, so match the residual's dtype
+        acc = acc.addmm_(pixels.to(acc.dtype), kernel.to(acc.dtype))
     return acc.view(n, h, w, -1).permute(0, 3, 1, 2)
 
 

@@ -15,6 +15,7 @@ from actionrec.models.registry import (
     example_input,
     get_spec,
 )
+from actionrec.models.base import to_channels_last
 from tests.conftest import perturb_norms, run
 
 NAMES = sorted(MODELS)
@@ -61,6 +62,23 @@ def test_videos_of_a_batch_stay_apart(name):
     assert torch.isfinite(together).all()
     assert together.std(0).max() > 1e-4 * together.abs().max()  # the videos score differently
     torch.testing.assert_close(together, alone, rtol=1e-9, atol=1e-9 * together.abs().max())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_runs_under_bf16_autocast_as_train_amp_does(name):
+    """``train.amp`` on the CPU: bf16 autocast, channels_last as the engine runs the models, in
+    evaluation (no-grad paths such as STM's in-place fused add included) and in training."""
+    model, x = build_with_input(name, **TINY, batch=2, generator=torch.Generator().manual_seed(1))
+    model = to_channels_last(model).eval()
+    with torch.no_grad():
+        ref = model(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = model(x).float()
+    assert torch.isfinite(out).all() and (out - ref).abs().max() <= 0.1 * ref.abs().max()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model.train()(x).float().logsumexp(1).sum().backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
 
 
 def test_models_command_lists_every_model_with_its_input_and_options(capsys):
