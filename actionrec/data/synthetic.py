@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -41,18 +42,23 @@ PAIRS = (
 CLASSES = tuple(name for pair in PAIRS for name in pair)
 
 
-def write_video(path: str | os.PathLike, frames: np.ndarray, *, fps: int = 25,
+def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], *, fps: int = 25,
                 codec: str = "libx264", options: dict[str, str] | None = None,
                 pix_fmt: str = "yuv420p", container_options: dict[str, str] | None = None) -> None:
-    """Encode uint8 RGB frames ``(F, H, W, 3)`` into a video file with PyAV; ``options`` go to
-    the encoder, ``container_options`` to the muxer (e.g. ``{"movflags": "faststart"}``)."""
+    """Encode uint8 RGB frames ``(H, W, 3)`` (an array ``(F, H, W, 3)`` or any iterable, e.g.
+    a generator for a video too long to hold) into a video file with PyAV; ``options`` go to the
+    encoder, ``container_options`` to the muxer (e.g. ``{"movflags": "faststart"}``)."""
     with av.open(str(path), "w", options=dict(container_options or {})) as container:
-        stream = container.add_stream(codec, rate=Fraction(fps))
-        stream.height, stream.width = frames.shape[1:3]
-        stream.pix_fmt = pix_fmt
-        stream.options = dict(options or {})
+        stream = None
         for frame in frames:
+            if stream is None:
+                stream = container.add_stream(codec, rate=Fraction(fps))
+                stream.height, stream.width = frame.shape[:2]
+                stream.pix_fmt = pix_fmt
+                stream.options = dict(options or {})
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        if stream is None:
+            raise ValueError(f"{path}: no frames to write")
         container.mux(stream.encode())
 
 

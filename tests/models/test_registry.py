@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from actionrec.analysis.paper import PAPER_ROWS
+from actionrec.models.base import to_channels_last
 from actionrec.models.registry import (
     INPUT_KINDS,
     MODELS,
@@ -15,7 +16,6 @@ from actionrec.models.registry import (
     example_input,
     get_spec,
 )
-from actionrec.models.base import to_channels_last
 from tests.conftest import perturb_norms, run
 
 NAMES = sorted(MODELS)

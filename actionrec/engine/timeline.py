@@ -1,0 +1,314 @@
+"""Long videos: the model's test sampling slid over a whole video, decoded as a stream.
+
+Window ``k`` covers frames ``[k * S, k * S + W)`` (``W``, ``S``: the window and stride in
+seconds at the video's frame rate) and is sampled as the config's test sampler samples a video of
+``W`` frames (one clip, one centre crop), so each window is exactly the input the model was
+tested on. Frames are decoded once, in order, scaled to the test short side while decoding, and
+only those some open window still needs are kept, and freed heap memory is handed back every
+``TRIM_EVERY`` windows: memory stays flat in the video's length.
+
+A frame's index comes from its timestamp, so a corrupt stretch (packets the decoder rejects, or
+frames that never come) leaves a gap instead of shifting every later window; the windows that
+need a lost frame are reported with the gap's times and the rest are still predicted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..config import Config
+from ..data.build import build_sampler, build_transform, test_short_side
+from ..data.transforms import from_frames
+from ..data.video import open_video, short_side_size
+from ..errors import ActionrecError, VideoError
+from ..runtime import release_free_memory
+
+TRIM_EVERY = 64  # windows between giving freed heap memory back (runtime.release_free_memory)
+
+
+@dataclass
+class Window:
+    start: float  # seconds
+    end: float
+    probs: np.ndarray | None = None  # (K,) softmax scores; None when frames were lost
+    missing: str = ""  # why there is no prediction
+
+
+@dataclass
+class Timeline:
+    path: str
+    fps: float
+    window: float  # seconds
+    stride: float
+    windows: list[Window] = field(default_factory=list)
+    gaps: list[tuple[float, float, str]] = field(default_factory=list)  # corrupt stretches
+    peak_held: int = 0  # most decoded frames held at once past the first window (flat memory)
+
+    def video_probs(self) -> np.ndarray | None:
+        """The whole video's scores: the mean over the predicted windows."""
+        scored = [w.probs for w in self.windows if w.probs is not None]
+        return np.mean(scored, axis=0) if scored else None
+
+
+def default_window(cfg: Config, fps: float) -> float:
+    """Seconds a window spans by default: a dense clip's own span; for sparse (segment, snippet)
+    samplers half a second per segment, the spacing of 8 segments over a 4 s clip."""
+    if cfg.data.sampler == "dense":
+        return cfg.model.num_frames * cfg.data.stride / fps
+    return 0.5 * cfg.model.num_frames
+
+
+def smooth(windows: list[Window], k: int) -> None:
+    """Centred moving average of each window's scores over ``k`` predicted neighbours (in place;
+    windows without a prediction are neither smoothed nor used)."""
+    if k <= 1:
+        return
+    scored = [w for w in windows if w.probs is not None]
+    probs = np.stack([w.probs for w in scored]) if scored else np.zeros((0, 0))
+    for i, w in enumerate(scored):
+        lo, hi = max(0, i - k // 2), min(len(scored), i + (k - 1) // 2 + 1)
+        w.probs = probs[lo:hi].mean(0)
+
+
+def frame_rate(stream) -> Fraction:
+    """The stream's nominal rate (from its timestamps), not frames over duration: a file with a
+    lost stretch keeps its rate."""
+    return stream.guessed_rate or stream.average_rate or Fraction(25)
+
+
+def _frames(container, stream, short_side: int, gaps: list) -> Iterator[tuple[int, np.ndarray]]:
+    """``(frame index from its timestamp, RGB frame at the short side)``; packets the decoder
+    rejects are recorded in ``gaps`` and skipped."""
+    fps = float(frame_rate(stream))
+    tb = float(stream.time_base) if stream.time_base else 1 / fps
+    start = stream.start_time or 0
+    size = None
+    count = 0
+    for packet in container.demux(stream):
+        try:
+            decoded = packet.decode()
+        except av.FFmpegError as e:
+            t = (packet.pts - start) * tb if packet.pts is not None else count / fps
+            gaps.append((t, t, f"undecodable packet: {e}"))
+            continue
+        for frame in decoded:
+            if size is None:  # short side 0: as decoded
+                size = short_side_size(frame.height, frame.width, short_side) if short_side \
+                    else (frame.height, frame.width)
+            index = round((frame.pts - start) * tb * fps) if frame.pts is not None else count
+            count += 1
+            yield index, frame.to_ndarray(height=size[0], width=size[1], format="rgb24")
+
+
+def slide(model, cfg: Config, names: list[str], path: str, *, window: float | None = None,
+          stride: float | None = None, device: torch.device | None = None,
+          batch: int = 4, progress: bool = True) -> Timeline:
+    """The timeline of ``path``: softmax scores of ``model`` on every window."""
+    sampler = build_sampler(cfg, num_clips=1)
+    transform = build_transform(cfg, train=False, crops=1)
+    container = open_video(path)
+    try:
+        stream = container.streams.video[0]
+        fps = float(frame_rate(stream))
+        window = window or default_window(cfg, fps)
+        stride = stride or window / 2
+        if window <= 0 or stride <= 0:
+            raise ActionrecError(f"--window and --stride must be > 0 s, got {window} and {stride}")
+        span, step = max(round(window * fps), sampler.frames_per_clip), max(1, round(stride * fps))
+        offsets = sampler(span, train=False).reshape(-1)
+        duration = float(stream.duration * stream.time_base) if stream.duration else (
+            float(container.duration) / av.time_base if container.duration else None)
+        timeline = Timeline(str(path), fps, span / fps, step / fps)
+        run = _Runner(model, transform, device or torch.device("cpu"), batch, timeline,
+                      len(names))
+        bar = tqdm(total=round(duration) if duration else None, unit="s", desc="video",
+                   disable=not progress, leave=False)
+        held: dict[int, np.ndarray] = {}  # frames some open window still needs
+        first: list[tuple[int, np.ndarray]] = []  # every frame of the first span (short videos)
+        k, last = 0, -1  # next window to emit, last frame index seen
+        for index, frame in _frames(container, stream, test_short_side(cfg), timeline.gaps):
+            if index <= last:
+                continue  # a repeated timestamp
+            if index > last + 1:
+                timeline.gaps.append(((last + 1) / fps, index / fps, "frames missing"))
+            last = index
+            bar.update(max(0, int(index / fps) - bar.n))
+            if index < span:
+                first.append((index, frame))
+            if any((index - o) % step == 0 and (index - o) // step >= k for o in offsets):
+                held[index] = frame
+                timeline.peak_held = max(timeline.peak_held, len(held))
+            while k * step + offsets[-1] <= index:  # window k has seen all of its frames
+                run.add(k * step, span, offsets, held)
+                k += 1
+                if k % TRIM_EVERY == 0:
+                    release_free_memory()
+                held = {i: f for i, f in held.items() if i >= k * step + offsets[0]}
+        bar.close()
+        if k == 0 and first:  # shorter than one window: one window over what there is
+            n = first[-1][0] + 1
+            run.add(0, n, sampler(n, train=False).reshape(-1), dict(first))
+        run.flush()
+        if not timeline.windows:
+            raise VideoError(f"{path}: no decodable frames")
+        return timeline
+    finally:
+        container.close()
+
+
+class _Runner:
+    """Windows batched through the model as their frames complete."""
+
+    def __init__(self, model, transform, device, batch: int, timeline: Timeline, classes: int):
+        self.model, self.transform, self.device, self.batch = model, transform, device, batch
+        self.timeline, self.classes = timeline, classes
+        self.pending: list[tuple[Window, torch.Tensor]] = []
+
+    def add(self, first: int, span: int, offsets: np.ndarray, frames: dict) -> None:
+        fps = self.timeline.fps
+        w = Window(first / fps, (first + span) / fps)
+        self.timeline.windows.append(w)
+        wanted = first + offsets
+        lost = [int(i) for i in wanted if int(i) not in frames]
+        if lost:
+            w.missing = (f"{len(lost)} of its {len(wanted)} frames lost (corrupt stretch at "
+                         f"{lost[0] / fps:.2f}-{lost[-1] / fps:.2f} s)")
+            return
+        clip = from_frames(np.stack([frames[int(i)] for i in wanted]))[None]
+        clip, _ = self.transform(clip, 0, None)
+        self.pending.append((w, clip.reshape(-1, *clip.shape[-4:])))
+        if len(self.pending) >= self.batch:
+            self.flush()
+
+    @torch.no_grad()
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        from .evaluate import score_views
+
+        clips = torch.stack([c for _, c in self.pending]).to(self.device)
+        probs = score_views(self.model, clips).cpu().numpy()
+        if not np.isfinite(probs).all():
+            raise ActionrecError("the model's scores are not finite (diverged weights?)")
+        for (w, _), p in zip(self.pending, probs, strict=True):
+            w.probs = p
+        self.pending = []
+
+
+def top(probs: np.ndarray, names: list[str], k: int) -> list[tuple[str, float]]:
+    order = np.argsort(-probs)[: min(k, len(names))]
+    return [(names[i], float(probs[i])) for i in order]
+
+
+def seconds(t: float) -> str:
+    return f"{int(t // 3600):d}:{int(t % 3600 // 60):02d}:{t % 60:06.3f}" if math.isfinite(t) else "-"
+
+
+def write_overlay(timeline: Timeline, names: list[str], out: str) -> int:
+    """Re-encode the video to ``out`` (H.264 MP4, its frame rate and size, even sides) with the
+    label and score of the window centred nearest each frame drawn on it; returns the frames
+    written. Frames nearest a window without a prediction get no label."""
+    from PIL import Image, ImageDraw
+
+    from ..data.video import X264_REPEATABLE
+
+    centres = np.array([(w.start + w.end) / 2 for w in timeline.windows])
+    written = 0
+    with open_video(timeline.path) as src, av.open(str(out), "w", format="mp4") as dst:
+        stream = src.streams.video[0]
+        rate = frame_rate(stream)
+        video = None
+        for index, frame in _frames(src, stream, 0, []):
+            if video is None:
+                h, w = frame.shape[:2]
+                video = dst.add_stream("libx264", rate=rate)
+                video.height, video.width, video.pix_fmt = h - h % 2, w - w % 2, "yuv420p"
+                video.options = {"crf": "20", **X264_REPEATABLE}
+            image = Image.fromarray(frame[: video.height, : video.width])
+            win = timeline.windows[int(np.abs(centres - index / timeline.fps).argmin())]
+            if win.probs is not None:
+                (name, prob), = top(win.probs, names, 1)
+                draw = ImageDraw.Draw(image)
+                text = f"{name} {100 * prob:.0f}%"
+                box = draw.textbbox((4, 4), text)
+                draw.rectangle((0, 0, box[2] + 4, box[3] + 4), fill=(0, 0, 0))
+                draw.text((4, 4), text, fill=(255, 255, 255))
+            out_frame = av.VideoFrame.from_image(image)
+            out_frame.pts, out_frame.time_base = written, 1 / Fraction(rate)
+            dst.mux(video.encode(out_frame))
+            written += 1
+        if video is not None:
+            dst.mux(video.encode())
+    return written
+
+
+def timeline_rows(timeline: Timeline, names: list[str], k: int) -> list[dict]:
+    return [{"start": round(w.start, 3), "end": round(w.end, 3),
+             "top": [{"class": c, "prob": p} for c, p in top(w.probs, names, k)]
+             if w.probs is not None else None, **({"missing": w.missing} if w.missing else {})}
+            for w in timeline.windows]
+
+
+def write_timeline(timeline: Timeline, names: list[str], k: int, stem: Path) -> dict:
+    """``<stem>.json`` (windows, gaps, whole-video top-k) and ``<stem>.csv`` (a row per window:
+    start, end, then class and score of each of the top ``k``; ``missing`` when none)."""
+    import csv
+    import json
+
+    probs = timeline.video_probs()
+    report = {"video": timeline.path, "fps": timeline.fps, "window_s": timeline.window,
+              "stride_s": timeline.stride,
+              "video_top": [{"class": c, "prob": p} for c, p in top(probs, names, k)],
+              "gaps": [{"start": round(a, 3), "end": round(b, 3), "reason": r}
+                       for a, b, r in timeline.gaps],
+              "windows": timeline_rows(timeline, names, k)}
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    report["files"] = [str(stem.with_name(f"{stem.name}.{ext}")) for ext in ("json", "csv")]
+    with open(report["files"][1], "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["start", "end", *[f"{x}{i + 1}" for i in range(k) for x in ("class", "score")],
+                      "missing"])
+        for row in report["windows"]:
+            cells = [c for t in row["top"] or [] for c in (t["class"], f"{t['prob']:.6f}")]
+            out.writerow([row["start"], row["end"], *cells, *[""] * (2 * k - len(cells)),
+                          row.get("missing", "")])
+    Path(report["files"][0]).write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def predict_timelines(checkpoint: str | Path, videos: list[str], *, out_dir: str | Path,
+                      window: float | None = None, stride: float | None = None, smoothing: int = 1,
+                      topk: int = 5, device: str = "auto", out_video: str | None = None,
+                      progress: bool = True) -> Iterator[tuple[str, dict | None, str | None]]:
+    """``(video, report, error)`` per video: its timeline written to ``out_dir/<stem>.timeline
+    .json|.csv`` (``write_timeline``), scores smoothed over ``smoothing`` windows; a file that
+    cannot be read gets an error and the next is still predicted."""
+    from .inference import load_checkpoint
+
+    if topk < 1 or smoothing < 1:
+        raise ActionrecError(f"--topk and --smooth must be >= 1, got {topk} and {smoothing}")
+    if out_video and len(videos) != 1:
+        raise ActionrecError("--out-video takes one video")
+    cfg, names, model, dev = load_checkpoint(checkpoint, device=device)
+    for video in videos:
+        try:
+            timeline = slide(model, cfg, names, video, window=window, stride=stride, device=dev,
+                             batch=cfg.test.batch_size, progress=progress)
+        except VideoError as e:
+            yield str(video), None, str(e)
+            continue
+        smooth(timeline.windows, smoothing)
+        report = write_timeline(timeline, names, topk,
+                                Path(out_dir) / f"{Path(video).stem}.timeline")
+        if out_video:
+            report["out_video_frames"] = write_overlay(timeline, names, out_video)
+        yield str(video), report, None
