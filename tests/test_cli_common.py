@@ -12,6 +12,7 @@ TAKES_SET = {
     "features extract": ["features", "extract", "c.yaml", "--checkpoint", "k", "--out", "o"],
     "demo": ["demo"],
     "convert": ["convert", "src.pth", "--model", "tsm", "--out", "o.safetensors"],
+    "export": ["export", "k", "--out", "o.onnx", "--int8", "c.yaml"],
 }
 
 
