@@ -89,7 +89,8 @@ def quantize_int8(fp32: str | Path, out: str | Path, clips: list[torch.Tensor]) 
 
     out = Path(out)
     pre = out.with_suffix(".pre.onnx")
-    with quiet("onnxruntime.quantization"):
+    # its tools log through the root logger ("Bias of Gemm node ... is not constant")
+    with quiet("", "onnxruntime.quantization"):
         quant_pre_process(str(fp32), str(pre))
         quantize_static(str(pre), str(out), Clips(), quant_format=QuantFormat.QDQ,
                         per_channel=True, activation_type=QuantType.QUInt8,
