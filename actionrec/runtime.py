@@ -38,7 +38,8 @@ def release_free_memory() -> bool:
     A long stream of decoded frames interleaved with a network's large activations fragments
     glibc's heap: freed memory stays resident, so a long video's timeline grew the process by
     300 MiB over 20 minutes of 128x128 frames while the memory in use stayed flat; trimming every
-    64 windows keeps it flat (``tests/engine/test_timeline.py``)."""
+    8 windows keeps it flat (every 64 still grew 100 MiB on a loaded CPU; see
+    ``tests/engine/test_timeline.py``)."""
     name = ctypes.util.find_library("c")
     try:
         return bool(name) and bool(ctypes.CDLL(name).malloc_trim(0))

@@ -32,7 +32,7 @@ from ..data.video import open_video, short_side_size
 from ..errors import ActionrecError, VideoError
 from ..runtime import release_free_memory
 
-TRIM_EVERY = 64  # windows between giving freed heap memory back (runtime.release_free_memory)
+TRIM_EVERY = 8  # windows between giving freed heap memory back (runtime.release_free_memory)
 
 
 @dataclass

@@ -158,8 +158,9 @@ print(len(t.windows), max(rss) - warm, t.peak_held)
 def test_memory_stays_flat_in_the_videos_length(trained_tsn, tmp_path):
     """Resident memory while a 20-minute video's timeline is computed, sampled every 0.1 s, grows
     by less than 100 MiB after the first tenth, where its 30,000 frames of 128x128 would take
-    1.4 GiB and only those the windows sample 220 MiB. Measured today: 28 MiB, no trend; 300 MiB
-    and rising before freed heap memory was given back every 64 windows (glibc keeps it)."""
+    1.4 GiB and only those the windows sample 220 MiB. Measured today: 31 MiB on a loaded CPU, no
+    trend; 300 MiB and rising before freed heap memory was given back every 8 windows (glibc
+    keeps it), up to 100 MiB when every 64."""
     path = tmp_path / "20min.mp4"
     frames = (np.full((128, 128, 3), (i * 7) % 256, np.uint8) for i in range(20 * 60 * FPS))
     write_video(path, frames, fps=FPS, options={"preset": "ultrafast", "g": "250"})
