@@ -12,24 +12,31 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
 
 
+@functools.cache
+def _glibc():
+    """The C library when it is glibc (it has ``mallopt`` and ``malloc_trim``), else None. Found
+    once: ``find_library`` runs ``ldconfig``, too slow to repeat on a per-window path."""
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+    except OSError:  # not glibc (musl, macOS): nothing to tune
+        return None
+
+
 def tune_allocator() -> bool:
     """Serve large blocks from the heap and keep up to 1 GiB of freed memory; True if applied."""
-    if os.environ.get("ACTIONREC_MALLOC") == "default":
+    libc = _glibc()
+    if os.environ.get("ACTIONREC_MALLOC") == "default" or libc is None:
         return False
-    name = ctypes.util.find_library("c")
-    if not name:
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        return bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30))
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to tune
-        return False
+    return bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30))
 
 
 def release_free_memory() -> bool:
@@ -40,8 +47,5 @@ def release_free_memory() -> bool:
     300 MiB over 20 minutes of 128x128 frames while the memory in use stayed flat; trimming every
     8 windows keeps it flat (every 64 still grew 100 MiB on a loaded CPU; see
     ``tests/engine/test_timeline.py``)."""
-    name = ctypes.util.find_library("c")
-    try:
-        return bool(name) and bool(ctypes.CDLL(name).malloc_trim(0))
-    except (OSError, AttributeError):  # not glibc
-        return False
+    libc = _glibc()
+    return libc is not None and bool(libc.malloc_trim(0))

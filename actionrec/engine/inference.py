@@ -103,10 +103,15 @@ def test_setup(cfg: Config, checkpoint: str | Path):
     check_checkpoint_fits(cfg, names, checkpoint)
     model, device = load_model(cfg, checkpoint, len(names))
     ctx = distributed.setup(device, cfg.train.dist_timeout)
+    return names, model, device, test_loader(cfg, num_replicas=ctx.world_size, rank=ctx.rank)
+
+
+def test_loader(cfg: Config, *, num_replicas: int = 1, rank: int = 0):
+    """The loader of ``data.test_list`` (or ``val_list``) with the ``test`` views (rank
+    ``rank``'s share of ``num_replicas``)."""
     dataset = build_dataset(cfg, "test", clips=cfg.test.clips, crops=cfg.test.crops)
-    loader = build_loader(cfg, dataset, batch_size=cfg.test.batch_size, shuffle=False,
-                          num_replicas=ctx.world_size, rank=ctx.rank)
-    return names, model, device, loader
+    return build_loader(cfg, dataset, batch_size=cfg.test.batch_size, shuffle=False,
+                        num_replicas=num_replicas, rank=rank)
 
 
 def evaluate_checkpoint(cfg: Config, checkpoint: str | Path, *, out_dir: str | Path | None = None

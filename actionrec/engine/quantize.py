@@ -31,7 +31,7 @@ from ..errors import ActionrecError
 from ..export import OnnxModel, export_onnx, quantize_int8
 from .build import config_example
 from .evaluate import collect_scores, compute_metrics, readable_batches
-from .inference import check_checkpoint_fits, load_model
+from .inference import check_checkpoint_fits, load_model, test_loader
 
 
 class Int8Refused(ActionrecError):
@@ -49,9 +49,7 @@ def calibration_clips(cfg: Config, count: int) -> list[torch.Tensor]:
 
 def accuracy_of(runner, cfg: Config, names: list[str]) -> dict:
     """The test protocol's metrics of an ONNX Runtime model on the config's test list."""
-    dataset = build_dataset(cfg, "test", clips=cfg.test.clips, crops=cfg.test.crops)
-    loader = build_loader(cfg, dataset, batch_size=cfg.test.batch_size, shuffle=False)
-    scores = collect_scores(runner, loader, torch.device("cpu"), desc="test")
+    scores = collect_scores(runner, test_loader(cfg), torch.device("cpu"), desc="test")
     metrics = compute_metrics(scores.scores, scores.labels, names, reversal_pairs(cfg))
     return {k: metrics[k] for k in ("top1", "top5", "num_videos", "pair_accuracy") if k in metrics}
 

@@ -31,6 +31,7 @@ from ..data.transforms import from_frames
 from ..data.video import open_video, short_side_size
 from ..errors import ActionrecError, VideoError
 from ..runtime import release_free_memory
+from .evaluate import check_finite, score_views
 
 TRIM_EVERY = 8  # windows between giving freed heap memory back (runtime.release_free_memory)
 
@@ -109,7 +110,7 @@ def _frames(container, stream, short_side: int, gaps: list) -> Iterator[tuple[in
             yield index, frame.to_ndarray(height=size[0], width=size[1], format="rgb24")
 
 
-def slide(model, cfg: Config, names: list[str], path: str, *, window: float | None = None,
+def slide(model, cfg: Config, path: str, *, window: float | None = None,
           stride: float | None = None, device: torch.device | None = None,
           batch: int = 4, progress: bool = True) -> Timeline:
     """The timeline of ``path``: softmax scores of ``model`` on every window."""
@@ -128,8 +129,7 @@ def slide(model, cfg: Config, names: list[str], path: str, *, window: float | No
         duration = float(stream.duration * stream.time_base) if stream.duration else (
             float(container.duration) / av.time_base if container.duration else None)
         timeline = Timeline(str(path), fps, span / fps, step / fps)
-        run = _Runner(model, transform, device or torch.device("cpu"), batch, timeline,
-                      len(names))
+        run = _Runner(model, transform, device or torch.device("cpu"), batch, timeline)
         bar = tqdm(total=round(duration) if duration else None, unit="s", desc="video",
                    disable=not progress, leave=False)
         held: dict[int, np.ndarray] = {}  # frames some open window still needs
@@ -168,9 +168,9 @@ def slide(model, cfg: Config, names: list[str], path: str, *, window: float | No
 class _Runner:
     """Windows batched through the model as their frames complete."""
 
-    def __init__(self, model, transform, device, batch: int, timeline: Timeline, classes: int):
+    def __init__(self, model, transform, device, batch: int, timeline: Timeline):
         self.model, self.transform, self.device, self.batch = model, transform, device, batch
-        self.timeline, self.classes = timeline, classes
+        self.timeline = timeline
         self.pending: list[tuple[Window, torch.Tensor]] = []
 
     def add(self, first: int, span: int, offsets: np.ndarray, frames: dict) -> None:
@@ -193,13 +193,10 @@ class _Runner:
     def flush(self) -> None:
         if not self.pending:
             return
-        from .evaluate import score_views
-
         clips = torch.stack([c for _, c in self.pending]).to(self.device)
-        probs = score_views(self.model, clips).cpu().numpy()
-        if not np.isfinite(probs).all():
-            raise ActionrecError("the model's scores are not finite (diverged weights?)")
-        for (w, _), p in zip(self.pending, probs, strict=True):
+        probs = score_views(self.model, clips).cpu()
+        check_finite(probs, lambda i: f"{self.timeline.path} at {self.pending[i][0].start:.2f} s")
+        for (w, _), p in zip(self.pending, probs.numpy(), strict=True):
             w.probs = p
         self.pending = []
 
@@ -222,6 +219,7 @@ def write_overlay(timeline: Timeline, names: list[str], out: str) -> int:
     from ..data.video import X264_REPEATABLE
 
     centres = np.array([(w.start + w.end) / 2 for w in timeline.windows])
+    midpoints = (centres[1:] + centres[:-1]) / 2  # frame time -> nearest centre, by bisection
     written = 0
     with open_video(timeline.path) as src, av.open(str(out), "w", format="mp4") as dst:
         stream = src.streams.video[0]
@@ -234,7 +232,7 @@ def write_overlay(timeline: Timeline, names: list[str], out: str) -> int:
                 video.height, video.width, video.pix_fmt = h - h % 2, w - w % 2, "yuv420p"
                 video.options = {"crf": "20", **X264_REPEATABLE}
             image = Image.fromarray(frame[: video.height, : video.width])
-            win = timeline.windows[int(np.abs(centres - index / timeline.fps).argmin())]
+            win = timeline.windows[int(np.searchsorted(midpoints, index / timeline.fps))]
             if win.probs is not None:
                 (name, prob), = top(win.probs, names, 1)
                 draw = ImageDraw.Draw(image)
@@ -301,7 +299,7 @@ def predict_timelines(checkpoint: str | Path, videos: list[str], *, out_dir: str
     cfg, names, model, dev = load_checkpoint(checkpoint, device=device)
     for video in videos:
         try:
-            timeline = slide(model, cfg, names, video, window=window, stride=stride, device=dev,
+            timeline = slide(model, cfg, video, window=window, stride=stride, device=dev,
                              batch=cfg.test.batch_size, progress=progress)
         except VideoError as e:
             yield str(video), None, str(e)

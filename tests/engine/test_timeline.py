@@ -39,7 +39,7 @@ def long_video(tmp_path_factory):
 
 def test_each_window_is_the_test_protocols_clip_of_that_stretch(trained_tsn, long_video):
     cfg, names, model, device = load_checkpoint(trained_tsn, device="cpu")
-    timeline = slide(model, cfg, names, str(long_video), window=2.0, stride=0.8, progress=False)
+    timeline = slide(model, cfg, str(long_video), window=2.0, stride=0.8, progress=False)
     span, step = 50, 20  # 2 s and 0.8 s at 25 fps
     assert len(timeline.windows) == (300 - span) // step + 1 and not timeline.gaps
     offsets = build.build_sampler(cfg)(span, train=False).reshape(-1)
@@ -63,7 +63,7 @@ def test_a_video_shorter_than_a_window_is_one_window(trained_tsn, tmp_path):
     path = tmp_path / "short.mp4"
     write_video(path, scenes([0], 12), fps=FPS)
     cfg, names, model, _ = load_checkpoint(trained_tsn, device="cpu")
-    timeline = slide(model, cfg, names, str(path), window=4.0, progress=False)
+    timeline = slide(model, cfg, str(path), window=4.0, progress=False)
     assert len(timeline.windows) == 1 and timeline.windows[0].end == pytest.approx(12 / FPS)
 
 
@@ -115,7 +115,7 @@ def test_command_writes_timeline_files_and_a_labelled_video(trained_tsn, long_vi
     assert len(report["video_top"]) == 3
     # smoothed over 3: the middle window's scores are the mean of its neighbours' raw scores
     cfg, names, model, _ = load_checkpoint(trained_tsn, device="cpu")
-    raw = slide(model, cfg, names, str(long_video), window=2, stride=2, progress=False).windows
+    raw = slide(model, cfg, str(long_video), window=2, stride=2, progress=False).windows
     mean = np.mean([w.probs for w in raw[1:4]], axis=0)
     best = int(np.argmax(mean))
     assert report["windows"][2]["top"][0] == {"class": names[best],
@@ -147,7 +147,7 @@ def sample():
     while not done.wait(0.1):
         rss.append(int(open("/proc/self/statm").read().split()[1]) * 4096 // 2**20)
 threading.Thread(target=sample, daemon=True).start()
-t = slide(model, cfg, names, sys.argv[2], window=2, stride=1, progress=False)
+t = slide(model, cfg, sys.argv[2], window=2, stride=1, progress=False)
 done.set()
 warm = rss[len(rss) // 10]  # past the first forward passes and the decoder's start
 print(len(t.windows), max(rss) - warm, t.peak_held)
