@@ -196,9 +196,10 @@ def test_bench_step_is_what_it_says(mode):
 
 
 def test_bench_onnx_runtime_rows_beside_pytorch(capsys):
-    code, out, _ = run(capsys, "bench", "gst", "gru", "--backbone", "resnet18", "--frames", "2",
+    code, out, err = run(capsys, "bench", "gst", "gru", "--backbone", "resnet18", "--frames", "2",
                        "--size", "32", "--batch", "2", "--rounds", "1", "--backend", "all",
                        "--memory", "--json")
+    assert code == 0, err
     report = json.loads(out)
     rows = {r["model"]: r for r in report["rows"]}
     assert code == 0 and set(rows) == {f"{m}{b}" for m in ("gst", "gru") for b in (

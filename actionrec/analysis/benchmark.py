@@ -82,7 +82,10 @@ def step_call(model: torch.nn.Module, x: torch.Tensor, *, mode: str,
 
 
 ONNX_TOLERANCE = 1e-3  # ONNX Runtime's logits against PyTorch's, relative to the largest
-INT8_TOLERANCE = 0.1  # the same for int8 (measured 0.015-0.023 on 8x224 ResNet-50 models)
+# the same for int8, a check that the quantised graph computes the model at all: measured 0.015-
+# 0.023 on 8x224 ResNet-50 models, up to 0.26 on randomly initialised 2x32 ResNet-18 ones (their
+# logits are small), and 0.93-1.0 for a graph calibrated on clips 1000x too small
+INT8_TOLERANCE = 0.5
 
 
 def onnx_call(model: torch.nn.Module, x: torch.Tensor, path: Path, *,
@@ -197,9 +200,13 @@ class BenchEntry:
     backend: str = "pytorch"  # pytorch | onnxruntime | onnxruntime-int8 (the exported model)
 
     def build(self, *, batch: int = 1, generator: torch.Generator | None = None):
-        return build_with_input(self.model, classes=self.classes, frames=self.frames,
-                                size=self.size, backbone=self.backbone, options=self.options,
-                                batch=batch, generator=generator)
+        """The model (weights from seed 0, whatever the caller's random state: a row is the
+        same model every run) and an example input drawn with ``generator``."""
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            return build_with_input(self.model, classes=self.classes, frames=self.frames,
+                                    size=self.size, backbone=self.backbone,
+                                    options=self.options, batch=batch, generator=generator)
 
     def label(self, example: torch.Tensor) -> str:
         shape = "x".join(map(str, example.shape[1:]))
