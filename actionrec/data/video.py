@@ -24,6 +24,12 @@ from ..errors import VideoError
 _SEEKABLE_FORMATS = ("mov", "mp4", "matroska", "webm")
 
 
+def timestamps_identify_frames(container) -> bool:
+    """Whether the container's timestamps say which frame is which (see ``_SEEKABLE_FORMATS``);
+    otherwise only the decoding order does."""
+    return any(f in container.format.name for f in _SEEKABLE_FORMATS)
+
+
 @dataclass(frozen=True)
 class VideoInfo:
     path: str
@@ -117,7 +123,7 @@ class VideoReader:
         self._codec = ctx.name
         self._reported = int(stream.frames) if stream.frames > 0 else None
         self._num_frames = self._reported
-        self._seekable = any(f in self._container.format.name for f in _SEEKABLE_FORMATS)
+        self._seekable = timestamps_identify_frames(self._container)
 
     # -- opening / closing ---------------------------------------------------------------------
     def _open(self):

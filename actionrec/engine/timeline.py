@@ -28,7 +28,7 @@ from tqdm import tqdm
 from ..config import Config
 from ..data.build import build_sampler, build_transform, test_short_side
 from ..data.transforms import from_frames
-from ..data.video import open_video, short_side_size
+from ..data.video import open_video, short_side_size, timestamps_identify_frames
 from ..errors import ActionrecError, VideoError
 from ..runtime import release_free_memory
 from .evaluate import check_finite, score_views
@@ -87,8 +87,11 @@ def frame_rate(stream) -> Fraction:
 
 
 def _frames(container, stream, short_side: int, gaps: list) -> Iterator[tuple[int, np.ndarray]]:
-    """``(frame index from its timestamp, RGB frame at the short side)``; packets the decoder
-    rejects are recorded in ``gaps`` and skipped."""
+    """``(frame index, RGB frame at the short side)``: the index from the frame's timestamp where
+    the container's timestamps identify frames (MP4, MKV, WebM), else its decoding position (AVI:
+    XviD's packed B-frames give non-monotonic timestamps); packets the decoder rejects are
+    recorded in ``gaps`` and skipped."""
+    timed = timestamps_identify_frames(container)
     fps = float(frame_rate(stream))
     tb = float(stream.time_base) if stream.time_base else 1 / fps
     start = stream.start_time or 0
@@ -105,7 +108,8 @@ def _frames(container, stream, short_side: int, gaps: list) -> Iterator[tuple[in
             if size is None:  # short side 0: as decoded
                 size = short_side_size(frame.height, frame.width, short_side) if short_side \
                     else (frame.height, frame.width)
-            index = round((frame.pts - start) * tb * fps) if frame.pts is not None else count
+            index = round((frame.pts - start) * tb * fps) if timed and frame.pts is not None \
+                else count
             count += 1
             yield index, frame.to_ndarray(height=size[0], width=size[1], format="rgb24")
 
@@ -303,6 +307,10 @@ def predict_timelines(checkpoint: str | Path, videos: list[str], *, out_dir: str
                              batch=cfg.test.batch_size, progress=progress)
         except VideoError as e:
             yield str(video), None, str(e)
+            continue
+        if timeline.video_probs() is None:
+            yield str(video), None, (f"{video}: no window could be predicted: "
+                                     f"{timeline.windows[0].missing}")
             continue
         smooth(timeline.windows, smoothing)
         report = write_timeline(timeline, names, topk,

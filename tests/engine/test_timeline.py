@@ -37,26 +37,44 @@ def long_video(tmp_path_factory):
     return path  # 12 s: six actions of 2 s
 
 
-def test_each_window_is_the_test_protocols_clip_of_that_stretch(trained_tsn, long_video):
-    cfg, names, model, device = load_checkpoint(trained_tsn, device="cpu")
-    timeline = slide(model, cfg, str(long_video), window=2.0, stride=0.8, progress=False)
-    span, step = 50, 20  # 2 s and 0.8 s at 25 fps
-    assert len(timeline.windows) == (300 - span) // step + 1 and not timeline.gaps
+def assert_windows_are_test_clips(model, cfg, timeline, video, span: int, step: int, fps):
+    """Window k's scores are those of the test protocol's clip of frames k*step ... k*step+span,
+    read by the dataset's own reader."""
     offsets = build.build_sampler(cfg)(span, train=False).reshape(-1)
     transform = build.build_transform(cfg, train=False)
-    reader = VideoReader(long_video)
+    reader = VideoReader(video)
     for k in (0, 3, len(timeline.windows) - 1):
         frames = reader.read(k * step + offsets, short_side=build.test_short_side(cfg))
         clip, _ = transform(from_frames(frames)[None], 0, None)
         expected = score_views(model, clip.reshape(-1, *clip.shape[-4:])[None])[0].numpy()
         w = timeline.windows[k]
-        assert (w.start, w.end) == pytest.approx((k * step / FPS, (k * step + span) / FPS))
+        assert (w.start, w.end) == pytest.approx((k * step / fps, (k * step + span) / fps))
         np.testing.assert_allclose(w.probs, expected, rtol=1e-5, atol=1e-6)
+    return offsets
+
+
+def test_each_window_is_the_test_protocols_clip_of_that_stretch(trained_tsn, long_video):
+    cfg, names, model, device = load_checkpoint(trained_tsn, device="cpu")
+    timeline = slide(model, cfg, str(long_video), window=2.0, stride=0.8, progress=False)
+    span, step = 50, 20  # 2 s and 0.8 s at 25 fps
+    assert len(timeline.windows) == (300 - span) // step + 1 and not timeline.gaps
+    offsets = assert_windows_are_test_clips(model, cfg, timeline, long_video, span, step, FPS)
     # only the frames of the windows still open are held: 3 windows overlap, 4 frames each
     assert timeline.peak_held <= 3 * len(offsets)
     # the scores follow the video: windows of different actions differ
     probs = np.stack([w.probs for w in timeline.windows])
     assert probs.std(0).max() > 1e-3
+
+
+def test_avi_frames_are_counted_in_decoding_order(trained_tsn, shared_data):
+    """XviD in AVI with packed B-frames: timestamps out of order (1, 2, 4, 3, ...), so frames are
+    numbered as decoded, as the dataset's reader numbers them; no false gaps."""
+    video = shared_data / "videos/mmaction2/tests_data_test.avi"
+    cfg, _, model, _ = load_checkpoint(trained_tsn, device="cpu")
+    timeline = slide(model, cfg, str(video), window=1.0, progress=False)
+    assert not timeline.gaps and all(w.probs is not None for w in timeline.windows)
+    fps = timeline.fps
+    assert_windows_are_test_clips(model, cfg, timeline, video, round(fps), round(fps / 2), fps)
 
 
 def test_a_video_shorter_than_a_window_is_one_window(trained_tsn, tmp_path):
@@ -96,6 +114,17 @@ def test_a_corrupt_stretch_is_reported_and_the_rest_predicted(trained_tsn, long_
     # windows [4, 6), [5, 7) sample a frame of [5, 6); the 9 others are predicted
     assert [(w["start"], w["end"]) for w in lost] == [(4.0, 6.0), (5.0, 7.0)]
     assert all("lost (corrupt stretch at 5." in w["missing"] for w in lost) and len(kept) == 9
+
+
+def test_a_video_whose_every_window_lost_frames_is_an_error(trained_tsn, long_video, tmp_path,
+                                                            capsys):
+    broken = tmp_path / "broken.mp4"
+    drop_packets(long_video, broken, 4.0, 5.0)  # frame 112, which the one 12 s window samples
+    code, _, err = run(capsys, "predict", broken, "--checkpoint", trained_tsn, "--window", "12",
+                       "--timeline-dir", tmp_path / "t")
+    assert code == 1 and not (tmp_path / "t").exists()
+    assert ("broken.mp4: no window could be predicted: 1 of its 4 frames lost (corrupt stretch "
+            "at 4.48-4.48 s)") in err
 
 
 def test_command_writes_timeline_files_and_a_labelled_video(trained_tsn, long_video, tmp_path,
