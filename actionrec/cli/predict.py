@@ -1,5 +1,6 @@
 """``actionrec predict VIDEO ... --checkpoint CKPT``: top-k classes of video files; with
-``--window/--stride`` (or ``--timeline-dir``, ``--out-video``) a timeline of a long video."""
+``--window/--stride`` (or ``--timeline-dir``, ``--out-video``) a timeline of a long video; with
+``--stream SOURCE`` a rolling prediction over a live source."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from .common import add_checkpoint, add_device, add_json
 
 def register(sub) -> None:
     p = sub.add_parser("predict", help="top-k classes of video files, or a long video's timeline")
-    p.add_argument("videos", nargs="+", metavar="VIDEO")
+    p.add_argument("videos", nargs="*", metavar="VIDEO")
     add_checkpoint(p)
     p.add_argument("--topk", type=int, default=5)
     p.add_argument("--backend", choices=["pytorch", "onnxruntime"], default="pytorch",
@@ -26,12 +27,27 @@ def register(sub) -> None:
                    help="where <video>.timeline.json and .csv go (default: timelines/)")
     t.add_argument("--out-video", metavar="OUT.mp4",
                    help="the video with each frame's label and score drawn on it")
+    s = p.add_argument_group("live input: a rolling prediction every stride (JSON lines with --json)")
+    s.add_argument("--stream", metavar="SOURCE",
+                   help="- (stdin: MPEG-TS, MKV, NUT), an rtsp:// or http:// URL, /dev/videoN, or a "
+                        "file being written; ends at the end of the stream or on Ctrl-C")
+    s.add_argument("--reconnect", type=int, default=3, metavar="N",
+                   help="times in a row a dropped network source is reopened (default 3)")
+    s.add_argument("--idle-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="silence after which a network source has dropped and a followed file "
+                        "has ended (default 10)")
     add_device(p)
     add_json(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from ..errors import CliError
+
+    if bool(args.videos) == bool(args.stream):
+        raise CliError("give VIDEO files or --stream SOURCE (one of the two)")
+    if args.stream:
+        return run_stream(args)
     if args.window or args.stride or args.out_video or args.smooth > 1:
         return run_timeline(args)
     from ..engine.inference import predict_videos
@@ -76,9 +92,7 @@ def run_timeline(args) -> int:
             print(f"  corrupt stretch {seconds(gap['start'])}-{seconds(gap['end'])}: "
                   f"{gap['reason']}")
         for row in report["windows"][:50]:
-            what = (f"{row['top'][0]['prob']:7.2%}  {row['top'][0]['class']}" if row["top"]
-                    else f"no prediction: {row['missing']}")
-            print(f"  {seconds(row['start'])}-{seconds(row['end'])}  {what}")
+            print(f"  {row_line(row)}")
         if len(report["windows"]) > 50:
             print(f"  ... {len(report['windows']) - 50} more windows in the timeline files")
         print("  whole video: " + ", ".join(f"{t['class']} {t['prob']:.2%}"
@@ -89,3 +103,40 @@ def run_timeline(args) -> int:
     if args.json:
         print(json.dumps(reports, indent=2))
     return 1 if failed else 0
+
+
+def row_line(row: dict) -> str:
+    from ..engine.timeline import seconds
+
+    what = (f"{row['top'][0]['prob']:7.2%}  {row['top'][0]['class']}" if row["top"]
+            else f"no prediction: {row['missing']}")
+    return f"{seconds(row['start'])}-{seconds(row['end'])}  {what}"
+
+
+def run_stream(args) -> int:
+    """One line (or JSON line) per window as it is scored; Ctrl-C or the end of the stream stop
+    it with a summary on stderr and exit status 0."""
+    from ..engine.inference import load_checkpoint
+    from ..engine.stream import causal_smooth, live_windows
+    from ..engine.timeline import window_row
+    from ..errors import CliError
+
+    if args.backend != "pytorch" or args.out_video:
+        raise CliError("--stream runs the PyTorch model and writes no --out-video")
+    cfg, names, model, device = load_checkpoint(args.checkpoint, device=args.device)
+    windows = live_windows(model, cfg, args.stream, window=args.window, stride=args.stride,
+                           device=device, reconnect=args.reconnect,
+                           idle_timeout=args.idle_timeout,
+                           log=lambda line: print(line, file=sys.stderr, flush=True))
+    count, why = 0, "end of stream"
+    try:
+        for w in causal_smooth(windows, args.smooth):
+            row = window_row(w, names, args.topk)
+            print(json.dumps(row) if args.json else row_line(row), flush=True)
+            count += 1
+    except KeyboardInterrupt:
+        why = "stopped (Ctrl-C)"
+    finally:
+        windows.close()
+    print(f"{args.stream}: {why} after {count} windows", file=sys.stderr, flush=True)
+    return 0

@@ -15,7 +15,7 @@ need a lost frame are reported with the gap's times and the rest are still predi
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -86,22 +86,24 @@ def frame_rate(stream) -> Fraction:
     return stream.guessed_rate or stream.average_rate or Fraction(25)
 
 
-def _frames(container, stream, short_side: int, gaps: list) -> Iterator[tuple[int, np.ndarray]]:
-    """``(frame index, RGB frame at the short side)``: the index from the frame's timestamp where
-    the container's timestamps identify frames (MP4, MKV, WebM), else its decoding position (AVI:
-    XviD's packed B-frames give non-monotonic timestamps); packets the decoder rejects are
-    recorded in ``gaps`` and skipped."""
+def _frames(container, stream, short_side: int, gaps: list, packets: Iterable | None = None
+            ) -> Iterator[tuple[int, np.ndarray]]:
+    """``(frame index, RGB frame at the short side)`` of ``packets`` (default: the stream
+    demuxed; ``None`` among them flushes the decoder): the index from the frame's timestamp where
+    the container's timestamps identify frames (MP4, MKV, WebM), else its decoding
+    position (AVI: XviD's packed B-frames give non-monotonic timestamps); packets the decoder
+    rejects are recorded in ``gaps`` and skipped."""
     timed = timestamps_identify_frames(container)
     fps = float(frame_rate(stream))
     tb = float(stream.time_base) if stream.time_base else 1 / fps
     start = stream.start_time or 0
     size = None
     count = 0
-    for packet in container.demux(stream):
+    for packet in container.demux(stream) if packets is None else packets:
         try:
-            decoded = packet.decode()
+            decoded = stream.decode(packet)
         except av.FFmpegError as e:
-            t = (packet.pts - start) * tb if packet.pts is not None else count / fps
+            t = (packet.pts - start) * tb if packet is not None and packet.pts is not None else count / fps
             gaps.append((t, t, f"undecodable packet: {e}"))
             continue
         for frame in decoded:
@@ -114,54 +116,81 @@ def _frames(container, stream, short_side: int, gaps: list) -> Iterator[tuple[in
             yield index, frame.to_ndarray(height=size[0], width=size[1], format="rgb24")
 
 
-def slide(model, cfg: Config, path: str, *, window: float | None = None,
-          stride: float | None = None, device: torch.device | None = None,
-          batch: int = 4, progress: bool = True) -> Timeline:
-    """The timeline of ``path``: softmax scores of ``model`` on every window."""
-    sampler = build_sampler(cfg, num_clips=1)
-    transform = build_transform(cfg, train=False, crops=1)
-    container = open_video(path)
-    try:
-        stream = container.streams.video[0]
-        fps = float(frame_rate(stream))
-        window = window or default_window(cfg, fps)
+class Slider:
+    """The windows of one opened video, each yielded once scored (in order), as its frames
+    complete; ``fps``, ``window`` and ``stride`` are known once constructed, ``gaps``,
+    ``peak_held`` and ``position`` (seconds decoded) as it runs. ``packets``: see ``_frames``."""
+
+    def __init__(self, model, cfg: Config, container, name: str, *, window: float | None = None,
+                 stride: float | None = None, device: torch.device | None = None, batch: int = 4,
+                 packets: Iterable | None = None):
+        self.sampler = build_sampler(cfg, num_clips=1)
+        self.short_side = test_short_side(cfg)
+        self.container, self.stream = container, container.streams.video[0]
+        self.fps = float(frame_rate(self.stream))
+        window = window or default_window(cfg, self.fps)
         stride = stride or window / 2
         if window <= 0 or stride <= 0:
             raise ActionrecError(f"--window and --stride must be > 0 s, got {window} and {stride}")
-        span, step = max(round(window * fps), sampler.frames_per_clip), max(1, round(stride * fps))
-        offsets = sampler(span, train=False).reshape(-1)
-        duration = float(stream.duration * stream.time_base) if stream.duration else (
-            float(container.duration) / av.time_base if container.duration else None)
-        timeline = Timeline(str(path), fps, span / fps, step / fps)
-        run = _Runner(model, transform, device or torch.device("cpu"), batch, timeline)
-        bar = tqdm(total=round(duration) if duration else None, unit="s", desc="video",
-                   disable=not progress, leave=False)
+        self.span = max(round(window * self.fps), self.sampler.frames_per_clip)
+        self.step = max(1, round(stride * self.fps))
+        self.window, self.stride = self.span / self.fps, self.step / self.fps
+        self.gaps: list[tuple[float, float, str]] = []
+        self.peak_held, self.position, self.packets = 0, 0.0, packets
+        self.run = _Runner(model, build_transform(cfg, train=False, crops=1),
+                           device or torch.device("cpu"), batch, self.fps, name)
+
+    def __iter__(self) -> Iterator[Window]:
+        fps, span, step, run = self.fps, self.span, self.step, self.run
+        offsets = self.sampler(span, train=False).reshape(-1)
         held: dict[int, np.ndarray] = {}  # frames some open window still needs
         first: list[tuple[int, np.ndarray]] = []  # every frame of the first span (short videos)
         k, last = 0, -1  # next window to emit, last frame index seen
-        for index, frame in _frames(container, stream, test_short_side(cfg), timeline.gaps):
+        for index, frame in _frames(self.container, self.stream, self.short_side, self.gaps,
+                                    self.packets):
             if index <= last:
                 continue  # a repeated timestamp
             if index > last + 1:
-                timeline.gaps.append(((last + 1) / fps, index / fps, "frames missing"))
-            last = index
-            bar.update(max(0, int(index / fps) - bar.n))
+                self.gaps.append(((last + 1) / fps, index / fps, "frames missing"))
+            last, self.position = index, index / fps
             if index < span:
                 first.append((index, frame))
             if any((index - o) % step == 0 and (index - o) // step >= k for o in offsets):
                 held[index] = frame
-                timeline.peak_held = max(timeline.peak_held, len(held))
+                self.peak_held = max(self.peak_held, len(held))
             while k * step + offsets[-1] <= index:  # window k has seen all of its frames
-                run.add(k * step, span, offsets, held)
+                yield from run.add(k * step, span, offsets, held)
                 k += 1
                 if k % TRIM_EVERY == 0:
                     release_free_memory()
                 held = {i: f for i, f in held.items() if i >= k * step + offsets[0]}
-        bar.close()
+            if k:
+                first = []
         if k == 0 and first:  # shorter than one window: one window over what there is
             n = first[-1][0] + 1
-            run.add(0, n, sampler(n, train=False).reshape(-1), dict(first))
-        run.flush()
+            yield from run.add(0, n, self.sampler(n, train=False).reshape(-1), dict(first))
+        yield from run.flush()
+
+
+def slide(model, cfg: Config, path: str, *, window: float | None = None,
+          stride: float | None = None, device: torch.device | None = None,
+          batch: int = 4, progress: bool = True) -> Timeline:
+    """The timeline of ``path``: softmax scores of ``model`` on every window."""
+    container = open_video(path)
+    try:
+        slider = Slider(model, cfg, container, str(path), window=window, stride=stride,
+                        device=device, batch=batch)
+        stream = slider.stream
+        duration = float(stream.duration * stream.time_base) if stream.duration else (
+            float(container.duration) / av.time_base if container.duration else None)
+        timeline = Timeline(str(path), slider.fps, slider.window, slider.stride,
+                            gaps=slider.gaps)
+        with tqdm(total=round(duration) if duration else None, unit="s", desc="video",
+                  disable=not progress, leave=False) as bar:
+            for w in slider:
+                timeline.windows.append(w)
+                bar.update(max(0, int(slider.position) - bar.n))
+        timeline.peak_held = slider.peak_held
         if not timeline.windows:
             raise VideoError(f"{path}: no decodable frames")
         return timeline
@@ -170,39 +199,41 @@ def slide(model, cfg: Config, path: str, *, window: float | None = None,
 
 
 class _Runner:
-    """Windows batched through the model as their frames complete."""
+    """Windows batched through the model as their frames complete; ``add`` and ``flush`` return
+    the windows finished, in order (one without a prediction waits for those before it)."""
 
-    def __init__(self, model, transform, device, batch: int, timeline: Timeline):
+    def __init__(self, model, transform, device, batch: int, fps: float, name: str):
         self.model, self.transform, self.device, self.batch = model, transform, device, batch
-        self.timeline = timeline
-        self.pending: list[tuple[Window, torch.Tensor]] = []
+        self.fps, self.name = fps, name
+        self.pending: list[tuple[Window, torch.Tensor | None]] = []
 
-    def add(self, first: int, span: int, offsets: np.ndarray, frames: dict) -> None:
-        fps = self.timeline.fps
+    def add(self, first: int, span: int, offsets: np.ndarray, frames: dict) -> list[Window]:
+        fps = self.fps
         w = Window(first / fps, (first + span) / fps)
-        self.timeline.windows.append(w)
         wanted = first + offsets
         lost = [int(i) for i in wanted if int(i) not in frames]
+        clip = None
         if lost:
             w.missing = (f"{len(lost)} of its {len(wanted)} frames lost (corrupt stretch at "
                          f"{lost[0] / fps:.2f}-{lost[-1] / fps:.2f} s)")
-            return
-        clip = from_frames(np.stack([frames[int(i)] for i in wanted]))[None]
-        clip, _ = self.transform(clip, 0, None)
-        self.pending.append((w, clip.reshape(-1, *clip.shape[-4:])))
-        if len(self.pending) >= self.batch:
-            self.flush()
+        else:
+            clip = from_frames(np.stack([frames[int(i)] for i in wanted]))[None]
+            clip, _ = self.transform(clip, 0, None)
+            clip = clip.reshape(-1, *clip.shape[-4:])
+        self.pending.append((w, clip))
+        return self.flush() if sum(c is not None for _, c in self.pending) >= self.batch else []
 
     @torch.no_grad()
-    def flush(self) -> None:
-        if not self.pending:
-            return
-        clips = torch.stack([c for _, c in self.pending]).to(self.device)
-        probs = score_views(self.model, clips).cpu()
-        check_finite(probs, lambda i: f"{self.timeline.path} at {self.pending[i][0].start:.2f} s")
-        for (w, _), p in zip(self.pending, probs.numpy(), strict=True):
-            w.probs = p
-        self.pending = []
+    def flush(self) -> list[Window]:
+        scored = [(w, c) for w, c in self.pending if c is not None]
+        if scored:
+            clips = torch.stack([c for _, c in scored]).to(self.device)
+            probs = score_views(self.model, clips).cpu()
+            check_finite(probs, lambda i: f"{self.name} at {scored[i][0].start:.2f} s")
+            for (w, _), p in zip(scored, probs.numpy(), strict=True):
+                w.probs = p
+        done, self.pending = [w for w, _ in self.pending], []
+        return done
 
 
 def top(probs: np.ndarray, names: list[str], k: int) -> list[tuple[str, float]]:
@@ -253,11 +284,12 @@ def write_overlay(timeline: Timeline, names: list[str], out: str) -> int:
     return written
 
 
-def timeline_rows(timeline: Timeline, names: list[str], k: int) -> list[dict]:
-    return [{"start": round(w.start, 3), "end": round(w.end, 3),
-             "top": [{"class": c, "prob": p} for c, p in top(w.probs, names, k)]
-             if w.probs is not None else None, **({"missing": w.missing} if w.missing else {})}
-            for w in timeline.windows]
+def window_row(w: Window, names: list[str], k: int) -> dict:
+    """A window as the timeline files and live output give it: start, end, top-k (or None and
+    why it is missing)."""
+    return {"start": round(w.start, 3), "end": round(w.end, 3),
+            "top": [{"class": c, "prob": p} for c, p in top(w.probs, names, k)]
+            if w.probs is not None else None, **({"missing": w.missing} if w.missing else {})}
 
 
 def write_timeline(timeline: Timeline, names: list[str], k: int, stem: Path) -> dict:
@@ -272,7 +304,7 @@ def write_timeline(timeline: Timeline, names: list[str], k: int, stem: Path) -> 
               "video_top": [{"class": c, "prob": p} for c, p in top(probs, names, k)],
               "gaps": [{"start": round(a, 3), "end": round(b, 3), "reason": r}
                        for a, b, r in timeline.gaps],
-              "windows": timeline_rows(timeline, names, k)}
+              "windows": [window_row(w, names, k) for w in timeline.windows]}
     stem.parent.mkdir(parents=True, exist_ok=True)
     report["files"] = [str(stem.with_name(f"{stem.name}.{ext}")) for ext in ("json", "csv")]
     with open(report["files"][1], "w", newline="") as f:
