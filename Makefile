@@ -7,7 +7,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint clean system
+
+# Debian packages the test suite needs: the web page's test (tests/serve/test_page.py) drives
+# Debian's chromium through its chromedriver; installed once, when either command is missing
+SYSTEM_PACKAGES := chromium chromium-driver
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +37,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/actionrec demo
 
-test: $(STAMP)
+system:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { $(SUDO) apt-get update -qq && \
+	    $(SUDO) apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); }
+
+test: $(STAMP) system
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

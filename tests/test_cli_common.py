@@ -13,6 +13,7 @@ TAKES_SET = {
     "demo": ["demo"],
     "convert": ["convert", "src.pth", "--model", "tsm", "--out", "o.safetensors"],
     "export": ["export", "k", "--out", "o.onnx", "--int8", "c.yaml"],
+    "serve": ["serve", "--checkpoint", "k"],
 }
 
 

@@ -66,6 +66,15 @@ def upsample(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
                          align_corners=False)[:, 0].numpy()
 
 
+def blend(images: np.ndarray, maps: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    """The maps in the jet colormap over their frames, uint8 RGB ``(T', H, W, 3)`` (the lower
+    row of ``save_overlay``, as pixels)."""
+    from matplotlib import colormaps
+
+    heat = colormaps["jet"](upsample(maps, images.shape[1:3]))[..., :3] * 255
+    return ((1 - alpha) * images + alpha * heat).round().clip(0, 255).astype(np.uint8)
+
+
 def save_overlay(images: np.ndarray, maps: np.ndarray, path: str | Path, title: str) -> Path:
     """A frame per column: the frame, and the map overlaid (jet colormap)."""
     plt = pyplot()

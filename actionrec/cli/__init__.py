@@ -24,6 +24,7 @@ from . import (
     flops,
     models,
     predict,
+    serve,
     tables,
     test,
     train,
@@ -31,7 +32,7 @@ from . import (
 )
 
 COMMANDS = (data, train, test, predict, models, flops, tables, bench, diagnose, export, features,
-            analyze, cam, demo, zoo, convert)
+            analyze, cam, demo, zoo, convert, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

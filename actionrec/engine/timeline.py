@@ -15,7 +15,7 @@ need a lost frame are reported with the gap's times and the rest are still predi
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -174,8 +174,10 @@ class Slider:
 
 def slide(model, cfg: Config, path: str, *, window: float | None = None,
           stride: float | None = None, device: torch.device | None = None,
-          batch: int = 4, progress: bool = True) -> Timeline:
-    """The timeline of ``path``: softmax scores of ``model`` on every window."""
+          batch: int = 4, progress: bool = True,
+          each_window: Callable[[], None] | None = None) -> Timeline:
+    """The timeline of ``path``: softmax scores of ``model`` on every window; ``each_window``
+    is called after each (a deadline check may raise there)."""
     container = open_video(path)
     try:
         slider = Slider(model, cfg, container, str(path), window=window, stride=stride,
@@ -190,6 +192,8 @@ def slide(model, cfg: Config, path: str, *, window: float | None = None,
             for w in slider:
                 timeline.windows.append(w)
                 bar.update(max(0, int(slider.position) - bar.n))
+                if each_window:
+                    each_window()
         timeline.peak_held = slider.peak_held
         if not timeline.windows:
             raise VideoError(f"{path}: no decodable frames")
@@ -292,19 +296,26 @@ def window_row(w: Window, names: list[str], k: int) -> dict:
             if w.probs is not None else None, **({"missing": w.missing} if w.missing else {})}
 
 
+def timeline_report(timeline: Timeline, names: list[str], k: int) -> dict:
+    """The timeline as ``<video>.timeline.json`` and the server give it: rate, window, stride,
+    the whole-video top-k (mean over windows), gaps and a row per window."""
+    probs = timeline.video_probs()
+    return {"video": timeline.path, "fps": timeline.fps, "window_s": timeline.window,
+            "stride_s": timeline.stride,
+            "video_top": [{"class": c, "prob": p} for c, p in top(probs, names, k)]
+            if probs is not None else [],
+            "gaps": [{"start": round(a, 3), "end": round(b, 3), "reason": r}
+                     for a, b, r in timeline.gaps],
+            "windows": [window_row(w, names, k) for w in timeline.windows]}
+
+
 def write_timeline(timeline: Timeline, names: list[str], k: int, stem: Path) -> dict:
-    """``<stem>.json`` (windows, gaps, whole-video top-k) and ``<stem>.csv`` (a row per window:
-    start, end, then class and score of each of the top ``k``; ``missing`` when none)."""
+    """``<stem>.json`` (``timeline_report``) and ``<stem>.csv`` (a row per window: start, end,
+    then class and score of each of the top ``k``; ``missing`` when none)."""
     import csv
     import json
 
-    probs = timeline.video_probs()
-    report = {"video": timeline.path, "fps": timeline.fps, "window_s": timeline.window,
-              "stride_s": timeline.stride,
-              "video_top": [{"class": c, "prob": p} for c, p in top(probs, names, k)],
-              "gaps": [{"start": round(a, 3), "end": round(b, 3), "reason": r}
-                       for a, b, r in timeline.gaps],
-              "windows": [window_row(w, names, k) for w in timeline.windows]}
+    report = timeline_report(timeline, names, k)
     stem.parent.mkdir(parents=True, exist_ok=True)
     report["files"] = [str(stem.with_name(f"{stem.name}.{ext}")) for ext in ("json", "csv")]
     with open(report["files"][1], "w", newline="") as f:

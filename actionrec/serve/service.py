@@ -1,0 +1,151 @@
+"""What the server does with an uploaded video, without the web layer: the checkpoint loaded
+once, a video file checked against the limits, then scored by the test protocol (as
+``actionrec predict``), optionally with its timeline (``engine/timeline.py``) and the class
+activation maps of its first view (``analysis/cam.py``).
+
+Every refusal is an ``Refused`` carrying the HTTP status and a one-line reason; a request past
+its deadline stops between windows (timeline) or before the model runs (``DeadlinePassed``).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..analysis.cam import blend, grad_cam, to_images
+from ..analysis.flops import count_macs, count_params
+from ..config import Config
+from ..data.build import build_dataset, class_names
+from ..data.datasets import ListEntry
+from ..data.video import probe
+from ..engine.evaluate import check_finite, score_views
+from ..engine.inference import check_checkpoint_fits, load_checkpoint, load_model
+from ..engine.timeline import slide, smooth, timeline_report, top
+from ..errors import VideoError
+from ..models.registry import example_input, get_spec
+
+
+class Refused(Exception):
+    """A request the server will not serve: ``status`` (HTTP) and a one-line ``reason``."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+class DeadlinePassed(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_upload_mb: float = 100.0  # request body, MiB
+    max_duration_s: float = 600.0  # video length
+    workers: int = 1  # requests computed at once
+    queue: int = 4  # requests waiting beyond those; more get 503
+    timeout_s: float = 120.0  # per request, waiting included
+
+
+def _png(image: np.ndarray) -> str:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+class Service:
+    def __init__(self, checkpoint: str | Path, *, cfg: Config | None = None, device: str = "auto",
+                 limits: Limits = Limits()):
+        """The checkpoint with its own config and classes, or with ``cfg`` (its test protocol and
+        label map, checked against the checkpoint as ``actionrec test`` checks them)."""
+        if cfg is None:
+            self.cfg, self.names, self.model, self.device = load_checkpoint(checkpoint,
+                                                                            device=device)
+        else:
+            self.cfg = replace(cfg, train=replace(cfg.train, device=device))
+            self.names = class_names(self.cfg)
+            check_checkpoint_fits(self.cfg, self.names, checkpoint)
+            self.model, self.device = load_model(self.cfg, checkpoint, len(self.names))
+        self.limits, self.checkpoint = limits, Path(checkpoint).name
+        self.info = self._describe()
+
+    def _describe(self) -> dict:
+        cfg, m = self.cfg, self.cfg.model
+        spec = get_spec(m.name)
+        example = example_input(spec, frames=m.num_frames, size=cfg.data.size,
+                                options=m.options).to(self.device)
+        return {"checkpoint": self.checkpoint, "model": m.name, "backbone": m.backbone,
+                "classes": self.names,
+                "input": {"frames": m.num_frames, "size": cfg.data.size, "sampler": cfg.data.sampler,
+                          "shape_per_view": list(example.shape[1:]), "clips": cfg.test.clips,
+                          "crops": cfg.test.crops},
+                "params": count_params(self.model),
+                "macs_per_view": count_macs(self.model, example),
+                "macs_note": "multiply-accumulates per view (the papers' 'FLOPs')"}
+
+    def check(self, path: str) -> dict:
+        """The upload's length and size, or ``Refused`` (422 unreadable, 413 too long)."""
+        try:
+            info = probe(path)
+        except (VideoError, OSError, ValueError) as e:
+            raise Refused(422, _unreadable(e, path)) from None
+        duration = info.num_frames / info.fps if info.fps else 0.0
+        if duration > self.limits.max_duration_s:
+            raise Refused(413, f"the video is {duration:.1f} s long; this server takes at most "
+                               f"{self.limits.max_duration_s:g} s (--max-duration)")
+        return {"frames": info.num_frames, "fps": info.fps, "duration_s": round(duration, 3),
+                "width": info.width, "height": info.height, "codec": info.codec}
+
+    def predict(self, path: str, *, topk: int = 5, cam: bool = False, timeline: bool = False,
+                window: float | None = None, stride: float | None = None, smoothing: int = 1,
+                deadline: float = float("inf")) -> dict:
+        """The response body: ``video``, ``top`` (the test protocol's views, as ``actionrec
+        predict``), ``cam`` (maps of the first view for the top class, as PNG data URLs) and
+        ``timeline`` (``predict --window``'s windows) when asked."""
+        result = {"video": self.check(path)}
+        cfg = self.cfg
+        sample = build_dataset(cfg, "test", entries=[ListEntry(path, 0)], clips=cfg.test.clips,
+                               crops=cfg.test.crops)[0]
+        if sample["clip"] is None:
+            raise Refused(422, _unreadable(sample["bad"][0][1], path))
+        _check(deadline)
+        probs = score_views(self.model, sample["clip"][None].to(self.device)).cpu()
+        check_finite(probs, lambda _: "upload")
+        result["top"] = [{"class": c, "prob": p} for c, p in top(probs[0].numpy(), self.names,
+                                                                 topk)]
+        if cam:
+            _check(deadline)
+            clip = sample["clip"][0].to(self.device)
+            maps, index = grad_cam(self.model, clip)
+            result["cam"] = {"class": self.names[index],
+                             "frames": [_png(f) for f in blend(to_images(clip.cpu(), maps), maps)]}
+        if timeline:
+            result["timeline"] = self._timeline(path, topk, window, stride, smoothing, deadline)
+        return result
+
+    def _timeline(self, path, topk, window, stride, smoothing, deadline) -> dict:
+        try:
+            timeline = slide(self.model, self.cfg, path, window=window, stride=stride,
+                             device=self.device, batch=self.cfg.test.batch_size, progress=False,
+                             each_window=lambda: _check(deadline))
+        except VideoError as e:
+            raise Refused(422, _unreadable(e, path)) from None
+        smooth(timeline.windows, smoothing)
+        return {k: v for k, v in timeline_report(timeline, self.names, topk).items()
+                if k != "video"}  # the server's temporary file name is nobody's business
+
+
+def _unreadable(error, path: str) -> str:
+    """The reader's reason, naming the upload instead of the server's temporary file."""
+    return f"not a readable video: {str(error).replace(str(path), 'upload')}"
+
+
+def _check(deadline: float) -> None:
+    if time.monotonic() > deadline:
+        raise DeadlinePassed
