@@ -10,8 +10,8 @@ from actionrec.demo import CONFIGS, RECIPES
 REPO = CONFIGS.parents[2]
 
 
-def test_wheel_ships_the_demo_recipes(tmp_path):
-    """The wheel holds every recipe ``actionrec demo`` trains. Built from a copy of the files
+def test_wheel_ships_the_demo_recipes_and_the_web_page(tmp_path):
+    """The wheel holds every recipe ``actionrec demo`` trains and the page ``serve`` shows. Built from a copy of the files
     git would commit: the editable install's egg-info in the checkout would list them anyway."""
     files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
                            cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
@@ -27,3 +27,4 @@ def test_wheel_ships_the_demo_recipes(tmp_path):
     shipped = {f"actionrec/configs/demo/{path.name}" for path in RECIPES.values()}
     assert len(shipped) == len(list(CONFIGS.glob("*.yaml"))) >= 5
     assert shipped <= names, sorted(shipped - names)
+    assert "actionrec/serve/page.html" in names

@@ -1,7 +1,8 @@
 """The HTTP layer of ``actionrec serve``: FastAPI on uvicorn.
 
 FastAPI because it is the standard Python stack for a JSON API: the OpenAPI schema
-(``/openapi.json``, interactive at ``/docs``) comes from the route signatures, requests are
+(``/openapi.json``, interactive at ``/docs``, served from this machine) comes from the route
+signatures, requests are
 validated with a one-line 422, and it runs on uvicorn, an ASGI server whose event loop takes
 slow uploads without holding a thread each. The model runs in a thread pool of ``workers``
 threads: the event loop only moves bytes.
@@ -31,8 +32,11 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib.resources import files
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.requests import ClientDisconnect
+from swagger_ui_bundle import swagger_ui_path
 
 from .service import DeadlinePassed, Refused, Service
 
@@ -82,9 +86,20 @@ def create_app(service: Service, *, token: str | None = None) -> FastAPI:
     limits = service.limits
     gate = Gate(limits.workers, limits.queue)
     max_bytes = int(limits.max_upload_mb * 2**20)
-    app = FastAPI(title="actionrec", version="1",
+    app = FastAPI(title="actionrec", version="1", docs_url=None, redoc_url=None,
                   summary=f"Video action recognition: {service.info['model']} "
                           f"({len(service.names)} classes)")
+    # the interactive docs from swagger-ui-bundle's files, not a CDN: they work offline; its
+    # Swagger UI (4.15) reads OpenAPI 3.0, and this schema needs nothing of 3.1
+    app.openapi_version = "3.0.3"
+    app.mount("/static/swagger", StaticFiles(directory=swagger_ui_path), name="swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="actionrec API",
+                                   swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/swagger/swagger-ui.css",
+                                   swagger_favicon_url="/static/swagger/favicon-32x32.png")
 
     def authorised(request: Request) -> None:
         if token is None:

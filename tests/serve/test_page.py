@@ -1,6 +1,7 @@
 """The web page in a real headless browser (Debian's chromium, driven by Selenium through
 chromedriver): a clip chosen in the file input comes back as the top-5 bars, the class
-activation overlay on the sampled frames and the timeline chart, as the API gives them.
+activation overlay on the sampled frames and the timeline chart, as the API gives them; the
+API docs page renders without the internet.
 ``ACTIONREC_SCREENSHOT=docs/serve_page.png`` also writes the screenshot the README shows."""
 
 import os
@@ -55,5 +56,9 @@ def test_page_shows_top5_overlay_and_timeline(browser, trained_tsn, tmp_path, cl
             expected["timeline"]["windows"]) for line in lines)
         shot = tmp_path / "serve_page.png"
         assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+        # the interactive API docs render from this server's files alone
+        browser.get(url + "/docs")
+        WebDriverWait(browser, 30).until(
+            lambda d: "/v1/predict" in d.find_element(By.TAG_NAME, "body").text)
     if os.environ.get("ACTIONREC_SCREENSHOT"):
         shutil.copy(shot, os.environ["ACTIONREC_SCREENSHOT"])
