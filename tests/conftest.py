@@ -119,6 +119,15 @@ def calibrate_norms(model, example, seed: int = 0) -> None:
     model.eval()
 
 
+def sigint_default() -> None:
+    """``preexec_fn`` of a child the test sends Ctrl-C: SIGINT as a terminal delivers it, also when
+    the suite itself runs with SIGINT ignored (a background job of a non-interactive shell), which
+    every child would inherit and Python would keep."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run(capsys, *argv) -> tuple[int, str, str]:
     """``actionrec ARGV...`` in this process: (exit status, stdout, stderr)."""
     from actionrec.cli import main

@@ -11,7 +11,7 @@ import pytest
 
 from actionrec.config import dump_config
 from actionrec.engine.train import train
-from tests.conftest import REPO, edit_checkpoint, run, tiny_config
+from tests.conftest import REPO, edit_checkpoint, run, sigint_default, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +146,8 @@ def test_ctrl_c_prints_one_line_with_the_last_checkpoint(setup, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "actionrec", "train", setup["cfg"],
                              "--work-dir", work, "--set", "train.epochs=50"],
                             stderr=subprocess.PIPE, text=True, cwd=REPO,
-                            env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+                            preexec_fn=sigint_default)
     deadline = time.time() + 120
     while not (work / "latest.json").exists() and time.time() < deadline:
         time.sleep(0.2)

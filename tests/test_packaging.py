@@ -11,8 +11,9 @@ REPO = CONFIGS.parents[2]
 
 
 def test_wheel_ships_the_demo_recipes_and_the_web_page(tmp_path):
-    """The wheel holds every recipe ``actionrec demo`` trains and the page ``serve`` shows. Built from a copy of the files
-    git would commit: the editable install's egg-info in the checkout would list them anyway."""
+    """The wheel holds every recipe ``actionrec demo`` trains and the page ``serve`` shows.
+    Built from a copy of the files git would commit: the editable install's egg-info in the
+    checkout would list them anyway."""
     files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
                            cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
     source = tmp_path / "src"

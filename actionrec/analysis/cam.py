@@ -41,6 +41,7 @@ def grad_cam(model: nn.Module, clip: torch.Tensor, class_index: int | None = Non
                 class_index = int(scores.argmax())
             model.zero_grad(set_to_none=True)
             scores[class_index].backward()
+            model.zero_grad(set_to_none=True)  # the parameters' gradients are not kept
     finally:
         handle.remove()
     maps, grads = store["maps"].detach(), store["maps"].grad

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import io
+import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -73,6 +74,9 @@ class Service:
             check_checkpoint_fits(self.cfg, self.names, checkpoint)
             self.model, self.device = load_model(self.cfg, checkpoint, len(self.names))
         self.limits, self.checkpoint = limits, Path(checkpoint).name
+        # Grad-CAM hooks the shared model's layer4 and backpropagates into its parameters: two at
+        # once would read each other's maps
+        self.cam_lock = threading.Lock()
         self.info = self._describe()
 
     def _describe(self) -> dict:
@@ -122,7 +126,8 @@ class Service:
         if cam:
             _check(deadline)
             clip = sample["clip"][0].to(self.device)
-            maps, index = grad_cam(self.model, clip)
+            with self.cam_lock:
+                maps, index = grad_cam(self.model, clip)
             result["cam"] = {"class": self.names[index],
                              "frames": [_png(f) for f in blend(to_images(clip.cpu(), maps), maps)]}
         if timeline:

@@ -16,7 +16,7 @@ import pytest
 from actionrec.data.synthetic import write_video
 from actionrec.engine.inference import load_checkpoint
 from actionrec.engine.timeline import slide
-from tests.conftest import REPO
+from tests.conftest import REPO, sigint_default
 from tests.engine.test_timeline import FPS, scenes
 
 WINDOW = ["--window", "2", "--stride", "1"]
@@ -192,7 +192,7 @@ def test_ctrl_c_stops_cleanly(trained_tsn, ts_parts):
     proc = subprocess.Popen([sys.executable, "-m", "actionrec", "predict", "--stream", "-",
                              "--checkpoint", str(trained_tsn), "--json", *WINDOW],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            cwd=REPO)
+                            cwd=REPO, preexec_fn=sigint_default)
     proc.stdin.write(data[: len(data) // 2])
     proc.stdin.flush()
     first = proc.stdout.readline()  # a window is out while the source is still open

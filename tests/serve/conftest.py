@@ -39,6 +39,7 @@ def clips(tmp_path_factory):
     root = tmp_path_factory.mktemp("serve_clips")
     good, long = root / "clip.mp4", root / "long.mp4"
     write_video(good, scenes([0, 1, 4], 50), fps=FPS, options={"g": "25"})  # 6 s
+    write_video(root / "other.mp4", scenes([5, 2, 3], 50), fps=FPS)
     write_video(long, scenes(list(range(10)) * 3, 50, size=16), fps=FPS)  # 60 s
     whole = good.read_bytes()
     (root / "cut_moov.mp4").write_bytes(whole[: len(whole) // 2])  # index at the end: gone

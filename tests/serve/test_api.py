@@ -138,3 +138,16 @@ def test_the_token_guards_the_api_and_a_public_bind_warns(trained_tsn, tmp_path,
         proc.terminate()
         err = proc.communicate(timeout=30)[1].decode()
     assert "warning: serving on 0.0.0.0: other machines can reach it" in err
+
+
+def test_concurrent_maps_on_two_workers_are_each_their_own(trained_tsn, tmp_path, clips):
+    """Grad-CAM hooks the shared model: two requests at once must not read each other's maps."""
+    videos = [(clips / name).read_bytes() for name in ("clip.mp4", "other.mp4")]
+    with served(trained_tsn, tmp_path, "--workers", "2") as (url, _, _):
+        alone = [call(url, "/v1/predict?cam=true", v)[1]["cam"] for v in videos]
+        assert alone[0] != alone[1]
+        with ThreadPoolExecutor(2) as pool:
+            for _ in range(5):
+                together = list(pool.map(lambda v: call(url, "/v1/predict?cam=true", v)[1]["cam"],
+                                         videos))
+                assert together == alone
