@@ -10,6 +10,7 @@ super-image for StNet.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +27,12 @@ def grad_cam(model: nn.Module, clip: torch.Tensor, class_index: int | None = Non
     """Maps ``(T', h, w)`` in [0, 1] for a clip ``(F, C, H, W)`` and the class they explain
     (default: the predicted one)."""
     layer = model.backbone.layer4
-    store = {}
+    store, caller = {}, threading.get_ident()
 
     def hook(module, inputs, output):
-        output.retain_grad()
-        store["maps"] = output
+        if threading.get_ident() == caller:  # not another thread's forward pass (a server's)
+            output.retain_grad()
+            store["maps"] = output
 
     handle = layer.register_forward_hook(hook)
     try:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import math
 import os
 import shutil
@@ -39,6 +40,8 @@ from starlette.requests import ClientDisconnect
 from swagger_ui_bundle import swagger_ui_path
 
 from .service import DeadlinePassed, Refused, Service
+
+log = logging.getLogger(__name__)
 
 
 class Gate:
@@ -113,9 +116,17 @@ def create_app(service: Service, *, token: str | None = None) -> FastAPI:
     async def refused(request: Request, e: Refused):
         return JSONResponse({"detail": e.reason}, status_code=e.status)
 
+    @app.exception_handler(Exception)
+    async def failed(request: Request, e: Exception):  # a bug or a diverged model: 500, one line
+        log.exception("%s %s failed", request.method, request.url.path)
+        return JSONResponse({"detail": f"internal error: {type(e).__name__}: {e}"},
+                            status_code=500)
+
     @app.get("/healthz")
     def healthz() -> dict:
-        return {"status": "ok", "model": service.info["model"]}
+        """Up; requests admitted now (computing, waiting or uploading) and how many may be."""
+        return {"status": "ok", "model": service.info["model"], "in_progress": gate.admitted,
+                "capacity": gate.limit}
 
     @app.get("/v1/model", dependencies=[Depends(authorised)])
     def model() -> dict:

@@ -30,7 +30,8 @@ def server(trained_tsn, tmp_path_factory):
 
 def test_model_and_health(server, trained_tsn):
     url, _, _ = server
-    assert call(url, "/healthz")[:2] == (200, {"status": "ok", "model": "tsn"})
+    assert call(url, "/healthz")[:2] == (200, {"status": "ok", "model": "tsn", "in_progress": 0,
+                                               "capacity": 2})
     code, info, _ = call(url, "/v1/model")
     cfg, names, model, _ = load_checkpoint(trained_tsn, device="cpu")
     example = example_input(get_spec("tsn"), frames=4, size=32)
@@ -98,15 +99,23 @@ def hold_upload(url: str) -> socket.socket:
     return s
 
 
+def wait_for_in_progress(url: str, n: int) -> None:
+    for _ in range(300):
+        if call(url, "/healthz")[1]["in_progress"] == n:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"never {n} requests in progress: {call(url, '/healthz')[1]}")
+
+
 def test_a_full_queue_answers_503_and_slots_come_back(server, clips):
     url, scratch, _ = server  # 1 worker + 1 waiting
     held = [hold_upload(url) for _ in range(2)]
-    time.sleep(0.5)
+    wait_for_in_progress(url, 2)
     code, answer, headers = call(url, "/v1/predict", (clips / "clip.mp4").read_bytes())
     assert code == 503 and "busy" in answer["detail"] and int(headers["Retry-After"]) >= 1
     for s in held:
         s.close()
-    time.sleep(0.5)
+    wait_for_in_progress(url, 0)
     with ThreadPoolExecutor(2) as pool:  # both slots free again: two at once are served
         answers = list(pool.map(lambda _: call(url, "/v1/predict",
                                                (clips / "clip.mp4").read_bytes())[0], range(2)))
@@ -118,12 +127,9 @@ def test_a_request_past_its_timeout_is_504_and_frees_its_slot(trained_tsn, tmp_p
         code, answer, _ = call(url, "/v1/predict?timeline=true&window=0.2&stride=0.04",
                                (clips / "long.mp4").read_bytes())
         assert code == 504 and "1 s per request (--timeout)" in answer["detail"]
-        for _ in range(100):  # the worker stops at its next window
-            code, _, _ = call(url, "/v1/predict", (clips / "clip.mp4").read_bytes())
-            if code != 503:
-                break
-            time.sleep(0.2)
-        assert code == 200 and not list(scratch.iterdir())
+        wait_for_in_progress(url, 0)  # the worker stops at its next window, and its slot is free
+        assert not list(scratch.iterdir())
+        assert call(url, "/v1/predict", (clips / "clip.mp4").read_bytes())[0] == 200
 
 
 def test_the_token_guards_the_api_and_a_public_bind_warns(trained_tsn, tmp_path, clips):
@@ -140,14 +146,16 @@ def test_the_token_guards_the_api_and_a_public_bind_warns(trained_tsn, tmp_path,
     assert "warning: serving on 0.0.0.0: other machines can reach it" in err
 
 
-def test_concurrent_maps_on_two_workers_are_each_their_own(trained_tsn, tmp_path, clips):
-    """Grad-CAM hooks the shared model: two requests at once must not read each other's maps."""
+def test_concurrent_requests_on_three_workers_are_each_their_own(trained_tsn, tmp_path, clips):
+    """Grad-CAM hooks the shared model: neither another map nor another request's forward pass
+    (here a timeline's many) may reach into it."""
     videos = [(clips / name).read_bytes() for name in ("clip.mp4", "other.mp4")]
-    with served(trained_tsn, tmp_path, "--workers", "2") as (url, _, _):
-        alone = [call(url, "/v1/predict?cam=true", v)[1]["cam"] for v in videos]
-        assert alone[0] != alone[1]
-        with ThreadPoolExecutor(2) as pool:
-            for _ in range(5):
-                together = list(pool.map(lambda v: call(url, "/v1/predict?cam=true", v)[1]["cam"],
-                                         videos))
+    asks = [("/v1/predict?cam=true", videos[0]), ("/v1/predict?cam=true", videos[1]),
+            ("/v1/predict?timeline=true&window=0.5&stride=0.04", videos[1])]
+    with served(trained_tsn, tmp_path, "--workers", "3") as (url, _, _):
+        alone = [call(url, path, body)[1] for path, body in asks]
+        assert alone[0]["cam"] != alone[1]["cam"]
+        with ThreadPoolExecutor(3) as pool:
+            for _ in range(4):
+                together = list(pool.map(lambda ask: call(url, *ask)[1], asks))
                 assert together == alone
