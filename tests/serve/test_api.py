@@ -159,3 +159,25 @@ def test_concurrent_requests_on_three_workers_are_each_their_own(trained_tsn, tm
             for _ in range(4):
                 together = list(pool.map(lambda ask: call(url, *ask)[1], asks))
                 assert together == alone
+
+
+def test_a_config_replaces_the_checkpoints_test_protocol(trained_tsn, tmp_path, clips):
+    import yaml
+
+    from actionrec.engine.checkpoint import read_metadata
+    from actionrec.serve.local import local_server
+
+    cfg, _ = read_metadata(trained_tsn)
+    config = tmp_path / "serve.yaml"
+    config.write_text(yaml.safe_dump(cfg.to_dict()))
+    with served(trained_tsn, tmp_path, "--config", config, "--set", "test.clips=2") as (
+            url, _, _):
+        assert call(url, "/v1/model")[1]["input"]["clips"] == 2
+        assert call(url, "/v1/predict", (clips / "clip.mp4").read_bytes())[0] == 200
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump({**cfg.to_dict(), "model": {**cfg.to_dict()["model"],
+                                                                "name": "tsm"}}))
+    with pytest.raises(RuntimeError, match="does not match the config: model.name: 'tsn'") as e:
+        with local_server(trained_tsn, "--config", str(other)):
+            pass
+    assert "Traceback" not in str(e.value) and "actionrec: error: " in str(e.value)
