@@ -95,13 +95,20 @@ def checkpoint_clip(checkpoint: str | Path, video: str | Path, *, device: str = 
     return cfg, names, model, sample["clip"][0].to(device)
 
 
+def load_for_config(cfg: Config, checkpoint: str | Path):
+    """``(class names, model, device)``: the checkpoint in the config's model with the config's
+    label map, both checked against what it was trained with (``check_checkpoint_fits``)."""
+    names = class_names(cfg)
+    check_checkpoint_fits(cfg, names, checkpoint)
+    model, device = load_model(cfg, checkpoint, len(names))
+    return names, model, device
+
+
 def test_setup(cfg: Config, checkpoint: str | Path):
     """``(class names, model, device, loader)``: the checkpoint in the config's model and the
     loader of ``data.test_list`` (or ``val_list``) with the ``test`` views; under torchrun the
     process group joined and the loader over this rank's share of the list."""
-    names = class_names(cfg)
-    check_checkpoint_fits(cfg, names, checkpoint)
-    model, device = load_model(cfg, checkpoint, len(names))
+    names, model, device = load_for_config(cfg, checkpoint)
     ctx = distributed.setup(device, cfg.train.dist_timeout)
     return names, model, device, test_loader(cfg, num_replicas=ctx.world_size, rank=ctx.rank)
 

@@ -78,7 +78,7 @@ def live_windows(model, cfg: Config, source: str, *, window: float | None = None
         try:
             container = open_source(source, idle_timeout)
         except av.FFmpegError as e:
-            if network and 0 < failures <= reconnect:
+            if network and failures:  # reopening after a drop: _wait gives up in time
                 failures = _wait(failures, reconnect, source, e.strerror or e, log)
                 continue
             raise ActionrecError(f"{source}: cannot open as a video stream: {e}") from None
@@ -100,14 +100,13 @@ def live_windows(model, cfg: Config, source: str, *, window: float | None = None
         if error is None or not network:
             return
         offset += slider.position + 1 / slider.fps
-        if failures == reconnect:
-            raise SourceDropped(f"{source}: the source dropped at {offset:.2f} s ({error}) and "
-                                f"{reconnect} reconnect attempt(s) failed")
         log(f"{source}: dropped at {offset:.2f} s ({error})")
         failures = _wait(failures, reconnect, source, error, log)
 
 
 def _wait(failures: int, reconnect: int, source: str, error, log) -> int:
+    """``failures + 1`` after the back-off delay, or ``SourceDropped`` once ``reconnect``
+    attempts in a row have failed."""
     if failures == reconnect:
         raise SourceDropped(f"{source}: {reconnect} reconnect attempt(s) failed (last: {error})")
     delay = 2.0 ** failures

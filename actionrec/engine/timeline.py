@@ -103,7 +103,8 @@ def _frames(container, stream, short_side: int, gaps: list, packets: Iterable | 
         try:
             decoded = stream.decode(packet)
         except av.FFmpegError as e:
-            t = (packet.pts - start) * tb if packet is not None and packet.pts is not None else count / fps
+            t = (packet.pts - start) * tb if getattr(packet, "pts", None) is not None \
+                else count / fps
             gaps.append((t, t, f"undecodable packet: {e}"))
             continue
         for frame in decoded:
@@ -144,7 +145,7 @@ class Slider:
         fps, span, step, run = self.fps, self.span, self.step, self.run
         offsets = self.sampler(span, train=False).reshape(-1)
         held: dict[int, np.ndarray] = {}  # frames some open window still needs
-        first: list[tuple[int, np.ndarray]] = []  # every frame of the first span (short videos)
+        first: list[tuple[int, np.ndarray]] = []  # the frames before window 0 (short videos)
         k, last = 0, -1  # next window to emit, last frame index seen
         for index, frame in _frames(self.container, self.stream, self.short_side, self.gaps,
                                     self.packets):
@@ -153,7 +154,7 @@ class Slider:
             if index > last + 1:
                 self.gaps.append(((last + 1) / fps, index / fps, "frames missing"))
             last, self.position = index, index / fps
-            if index < span:
+            if k == 0 and index < span:
                 first.append((index, frame))
             if any((index - o) % step == 0 and (index - o) // step >= k for o in offsets):
                 held[index] = frame
@@ -164,7 +165,6 @@ class Slider:
                 if k % TRIM_EVERY == 0:
                     release_free_memory()
                 held = {i: f for i, f in held.items() if i >= k * step + offsets[0]}
-            if k:
                 first = []
         if k == 0 and first:  # shorter than one window: one window over what there is
             n = first[-1][0] + 1

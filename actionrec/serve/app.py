@@ -2,10 +2,9 @@
 
 FastAPI because it is the standard Python stack for a JSON API: the OpenAPI schema
 (``/openapi.json``, interactive at ``/docs``, served from this machine) comes from the route
-signatures, requests are
-validated with a one-line 422, and it runs on uvicorn, an ASGI server whose event loop takes
-slow uploads without holding a thread each. The model runs in a thread pool of ``workers``
-threads: the event loop only moves bytes.
+signatures, requests are validated with a one-line 422, and it runs on uvicorn, an ASGI server
+whose event loop takes slow uploads without holding a thread each. The model runs in a thread
+pool of ``workers`` threads: the event loop only moves bytes.
 
 Routes: ``GET /healthz`` (no token: load balancers probe it), ``GET /v1/model``,
 ``POST /v1/predict`` (the request body is the video file), ``GET /`` (the web page, which asks
@@ -86,41 +85,18 @@ class Gate:
 
 
 def create_app(service: Service, *, token: str | None = None) -> FastAPI:
-    limits = service.limits
-    gate = Gate(limits.workers, limits.queue)
-    max_bytes = int(limits.max_upload_mb * 2**20)
     app = FastAPI(title="actionrec", version="1", docs_url=None, redoc_url=None,
                   summary=f"Video action recognition: {service.info['model']} "
                           f"({len(service.names)} classes)")
-    # the interactive docs from swagger-ui-bundle's files, not a CDN: they work offline; its
-    # Swagger UI (4.15) reads OpenAPI 3.0, and this schema needs nothing of 3.1
-    app.openapi_version = "3.0.3"
-    app.mount("/static/swagger", StaticFiles(directory=swagger_ui_path), name="swagger")
+    add_offline_docs(app)
+    add_error_handlers(app)
+    gate = Gate(service.limits.workers, service.limits.queue)
+    authorised = bearer_check(token)
+    page = files("actionrec.serve").joinpath("page.html").read_text()
 
-    @app.get("/docs", include_in_schema=False)
-    def docs():
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="actionrec API",
-                                   swagger_js_url="/static/swagger/swagger-ui-bundle.js",
-                                   swagger_css_url="/static/swagger/swagger-ui.css",
-                                   swagger_favicon_url="/static/swagger/favicon-32x32.png")
-
-    def authorised(request: Request) -> None:
-        if token is None:
-            return
-        given = request.headers.get("authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            raise HTTPException(401, "a bearer token is required (Authorization: Bearer ...)",
-                                headers={"WWW-Authenticate": "Bearer"})
-
-    @app.exception_handler(Refused)
-    async def refused(request: Request, e: Refused):
-        return JSONResponse({"detail": e.reason}, status_code=e.status)
-
-    @app.exception_handler(Exception)
-    async def failed(request: Request, e: Exception):  # a bug or a diverged model: 500, one line
-        log.exception("%s %s failed", request.method, request.url.path)
-        return JSONResponse({"detail": f"internal error: {type(e).__name__}: {e}"},
-                            status_code=500)
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> str:
+        return page
 
     @app.get("/healthz")
     def healthz() -> dict:
@@ -132,6 +108,52 @@ def create_app(service: Service, *, token: str | None = None) -> FastAPI:
     def model() -> dict:
         """Name, classes, input, parameters and MACs per view."""
         return service.info
+
+    add_predict(app, service, gate, authorised)
+    return app
+
+
+def add_offline_docs(app: FastAPI) -> None:
+    """``/docs`` from swagger-ui-bundle's files, not a CDN: they work offline. Its Swagger UI
+    (4.15) reads OpenAPI 3.0, and this schema needs nothing of 3.1."""
+    app.openapi_version = "3.0.3"
+    app.mount("/static/swagger", StaticFiles(directory=swagger_ui_path), name="swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="actionrec API",
+                                   swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/swagger/swagger-ui.css",
+                                   swagger_favicon_url="/static/swagger/favicon-32x32.png")
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Refused)
+    async def refused(request: Request, e: Refused):
+        return JSONResponse({"detail": e.reason}, status_code=e.status)
+
+    @app.exception_handler(Exception)
+    async def failed(request: Request, e: Exception):  # a bug or a diverged model: 500, one line
+        log.exception("%s %s failed", request.method, request.url.path)
+        return JSONResponse({"detail": f"internal error: {type(e).__name__}: {e}"},
+                            status_code=500)
+
+
+def bearer_check(token: str | None):
+    """The dependency every ``/v1`` route takes: 401 unless ``Authorization: Bearer TOKEN``."""
+    def authorised(request: Request) -> None:
+        if token is None:
+            return
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            raise HTTPException(401, "a bearer token is required (Authorization: Bearer ...)",
+                                headers={"WWW-Authenticate": "Bearer"})
+    return authorised
+
+
+def add_predict(app: FastAPI, service: Service, gate: Gate, authorised) -> None:
+    limits = service.limits
+    max_bytes = int(limits.max_upload_mb * 2**20)
 
     @app.post("/v1/predict", dependencies=[Depends(authorised)],
               openapi_extra={"requestBody": {"required": True, "content": {
@@ -164,13 +186,6 @@ def create_app(service: Service, *, token: str | None = None) -> FastAPI:
             if not submitted:
                 shutil.rmtree(folder, ignore_errors=True)
                 gate.release()
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def page() -> str:
-        return files("actionrec.serve").joinpath("page.html").read_text()
-
-    app.state.gate = gate
-    return app
 
 
 async def receive(request: Request, path: str, max_bytes: int, max_mb: float) -> None:

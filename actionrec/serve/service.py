@@ -3,7 +3,7 @@ once, a video file checked against the limits, then scored by the test protocol 
 ``actionrec predict``), optionally with its timeline (``engine/timeline.py``) and the class
 activation maps of its first view (``analysis/cam.py``).
 
-Every refusal is an ``Refused`` carrying the HTTP status and a one-line reason; a request past
+Every refusal is a ``Refused`` carrying the HTTP status and a one-line reason; a request past
 its deadline stops between windows (timeline) or before the model runs (``DeadlinePassed``).
 """
 
@@ -21,11 +21,11 @@ import numpy as np
 from ..analysis.cam import blend, grad_cam, to_images
 from ..analysis.flops import count_macs, count_params
 from ..config import Config
-from ..data.build import build_dataset, class_names
+from ..data.build import build_dataset
 from ..data.datasets import ListEntry
 from ..data.video import probe
 from ..engine.evaluate import check_finite, score_views
-from ..engine.inference import check_checkpoint_fits, load_checkpoint, load_model
+from ..engine.inference import load_checkpoint, load_for_config
 from ..engine.timeline import slide, smooth, timeline_report, top
 from ..errors import VideoError
 from ..models.registry import example_input, get_spec
@@ -70,9 +70,7 @@ class Service:
                                                                             device=device)
         else:
             self.cfg = replace(cfg, train=replace(cfg.train, device=device))
-            self.names = class_names(self.cfg)
-            check_checkpoint_fits(self.cfg, self.names, checkpoint)
-            self.model, self.device = load_model(self.cfg, checkpoint, len(self.names))
+            self.names, self.model, self.device = load_for_config(self.cfg, checkpoint)
         self.limits, self.checkpoint = limits, Path(checkpoint).name
         # Grad-CAM hooks the shared model's layer4 and backpropagates into its parameters: two at
         # once would read each other's maps

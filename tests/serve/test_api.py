@@ -43,7 +43,7 @@ def test_model_and_health(server, trained_tsn):
     assert {"/v1/predict", "/v1/model", "/healthz"} <= set(schema["paths"])
 
 
-def test_prediction_is_predicts_with_timeline_and_maps(server, trained_tsn, clips):
+def test_prediction_equals_predicts_with_timeline_and_maps(server, trained_tsn, clips):
     url, scratch, _ = server
     clip = clips / "clip.mp4"
     code, body, _ = call(url, "/v1/predict?timeline=true&cam=true&topk=5&window=2&stride=1",
