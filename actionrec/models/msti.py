@@ -44,8 +44,9 @@ Form (measured on CPU, ``benchmarks/conv_forms.py``): the network keeps clips as
 ``(N*T, C, H, W)`` like the 2D models; a 1x3x3 conv is a 2D conv on the frames and a 3x1x1 conv a
 2D conv with a (3, 1) kernel on the zero-copy view ``(N, C, T, H*W)``. Same arithmetic as Conv3d;
 at batch 1 PyTorch's ``F.conv3d`` is up to 7x slower than these 2D forms at the tube's shapes
-(its im2col path); ``temporal.conv3d``, oneDNN called directly, is about as fast as they are.
-Only conv1 and the max-pool are 3D operators (conv1 through ``temporal.Conv3d``).
+(its im2col path); ``temporal.conv3d`` is about as fast as they are in inference, 1.5x slower in
+training (forward + backward: 14.1 vs 9.6 ms over the four stages, ``--train``). Only conv1 and
+the max-pool are 3D operators (conv1 through ``temporal.Conv3d``).
 
 ``temporal_kernel=1`` makes every temporal extent (conv1, max-pool, temporal branch) 1: the
 spatial-only control of the learning test.
@@ -61,7 +62,7 @@ from torch import nn
 
 from .base import VideoRecognizer
 from .resnet import resnet
-from .temporal import Conv3d, as_clips, as_frames
+from .temporal import Conv3d, as_clips, as_frames, temporal_conv
 
 # variant -> (multi-scale spatial branch, multi-scale temporal branch, CAW blocks)
 VARIANTS = {
@@ -95,8 +96,8 @@ class FramesMaxPool3d(OnFrames, nn.MaxPool3d):
 
 
 class TemporalConv2d(nn.Conv2d):
-    """A (k, 1, 1) convolution over time of frames ``(N*T, C, H, W)``: a 2D conv with a (k, 1)
-    kernel on the view ``(N, C, T, H*W)``, zero-padded at the clip ends."""
+    """A (k, 1, 1) convolution over time of frames ``(N*T, C, H, W)`` (``temporal.temporal_conv``:
+    a 2D conv with a (k, 1) kernel on the view ``(N, C, T, H*W)``), zero-padded at the clip ends."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel: int, num_frames: int):
         super().__init__(in_channels, out_channels, (kernel, 1), padding=(kernel // 2, 0),
@@ -104,9 +105,7 @@ class TemporalConv2d(nn.Conv2d):
         self.num_frames = num_frames
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        out = super().forward(as_clips(x, self.num_frames).flatten(3))
-        return as_frames(out.unflatten(3, (h, w)))
+        return temporal_conv(x, self.weight[..., 0], self.num_frames, self.bias)
 
 
 def conv_bn_relu(in_channels: int, out_channels: int, kernel: tuple[int, int, int],

@@ -53,16 +53,21 @@ def shift_taps(channels: int, fold_div: int) -> torch.Tensor:
 
 def conv3d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
            stride=1, padding=0, groups: int = 1) -> torch.Tensor:
-    """``F.conv3d``; a single float32 clip on the CPU is sent straight to oneDNN.
+    """``F.conv3d``; a single float32 clip on the CPU is kept off PyTorch's im2col path.
 
-    PyTorch 2.13 computes a 3D convolution of batch 1 at stride 1 with its im2col path
-    (``slow_conv3d``): 10x slower than oneDNN at GST's res2 temporal path (21 vs 2.2 ms, 2
-    threads), up to 7.5x at MSTI-Net's tube shapes. From batch 2 on, and for channel-wise
-    kernels, it already uses oneDNN and is a little faster than this direct call, so those stay
-    with it (``python benchmarks/conv_forms.py`` prints all three forms). Traced, exported and
-    compiled graphs keep ``F.conv3d``, whose export every runtime knows, and autocast regions
-    its bf16 kernels.
+    PyTorch 2.13 computes a 3D convolution of batch 1 with its im2col path (``slow_conv3d``)
+    unless its own rule (``torch_takes_im2col``) sends it to oneDNN: 10x slower than oneDNN at
+    GST's res2 temporal path (21 vs 2.2 ms forward, 2 threads), up to 7.5x at MSTI-Net's tube
+    shapes, and 10x in training (forward + backward 121 vs 12 ms). Without gradients oneDNN is
+    called directly. With gradients (autograd's backward of that call would pick im2col again)
+    the clip's output frames are computed in two halves as a batch of 2 (``_time_halves``),
+    which PyTorch sends to oneDNN both ways. From batch 2 on, for channel-wise kernels, and where
+    PyTorch already takes oneDNN (direct: a little faster; halves in training: up to 2.7x slower
+    for the shapes it handles) ``F.conv3d`` stays (``python benchmarks/conv_forms.py`` prints
+    the forms). Traced, exported and compiled graphs keep ``F.conv3d``, whose export every
+    runtime knows, and autocast regions its bf16 kernels.
     """
+    stride, padding = _triple(stride), _triple(padding)
     if (x.shape[0] != 1 or groups == x.shape[1] or x.device.type != "cpu"
             or x.dtype != torch.float32 or weight.dtype != torch.float32
             or torch.is_autocast_enabled("cpu")
@@ -70,8 +75,39 @@ def conv3d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
             or torch.jit.is_tracing() or torch.compiler.is_compiling()
             or torch.onnx.is_in_onnx_export()):
         return F.conv3d(x, weight, bias, stride, padding, 1, groups)
-    return torch.mkldnn_convolution(x, weight, bias, _triple(padding), _triple(stride),
-                                    [1, 1, 1], groups)
+    if not (torch.is_grad_enabled()
+            and any(t is not None and t.requires_grad for t in (x, weight, bias))):
+        return torch.mkldnn_convolution(x, weight, bias, padding, stride, [1, 1, 1], groups)
+    t_out = x.shape[2] + 2 * padding[0] - weight.shape[2] + 1
+    if torch_takes_im2col(x, weight, stride, groups) and stride[0] == 1 and t_out % 2 == 0:
+        return _time_halves(x, weight, bias, stride, padding, groups)
+    return F.conv3d(x, weight, bias, stride, padding, 1, groups)
+
+
+def torch_takes_im2col(x: torch.Tensor, weight: torch.Tensor, stride: list[int],
+                       groups: int) -> bool:
+    """Whether PyTorch 2.13 computes this CPU float32 ``F.conv3d`` with ``slow_conv3d``: the
+    complement of its ``use_mkldnn`` rule (aten/src/ATen/native/Convolution.cpp), checked
+    against the profiler by ``tests/models/test_temporal.py``."""
+    n, c, t, h = x.shape[:4]
+    kh, kw = weight.shape[-2:]
+    pointwise_single = (kh == kw == 1 and max(stride) == 1 and n < 16
+                        and torch.get_num_threads() == 1)
+    return pointwise_single or not (groups > 1 or (kh > 3 and kw > 3) or n > 1
+                                    or n * c * t * h > 20480)
+
+
+def _time_halves(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                 stride: list[int], padding: list[int], groups: int) -> torch.Tensor:
+    """A temporal-stride-1 3D convolution of one clip whose output frames ``[0, a)`` and ``[a,
+    2a)`` are computed as a batch of two: each half's input frames, the temporal zero padding
+    made explicit. Same sums as one convolution; a channels-last-3d result is one, as a view."""
+    kt, pt = weight.shape[2], padding[0]
+    half = (x.shape[2] + 2 * pt - kt + 1) // 2
+    padded = F.pad(x, (0, 0, 0, 0, pt, pt))
+    pieces = torch.cat([padded[:, :, : half + kt - 1], padded[:, :, half:]])
+    out = F.conv3d(pieces, weight, bias, [1] + stride[1:], [0] + padding[1:], 1, groups)
+    return out.transpose(0, 1).flatten(1, 2).unsqueeze(0)
 
 
 def _triple(v) -> list[int]:
@@ -86,12 +122,27 @@ class Conv3d(nn.Conv3d):
         return conv3d(x, weight, bias, self.stride, self.padding, self.groups)
 
 
-def temporal_conv(x: torch.Tensor, kernel: torch.Tensor, num_frames: int) -> torch.Tensor:
-    """Kernel-3 temporal convolution of frames ``(N*T, C, H, W)`` with ``kernel`` ``(C, C/g, 3)``,
-    zero-padded at the clip ends; a 3D convolution on a zero-copy ``(N, C, T, H, W)`` view."""
+def temporal_conv(x: torch.Tensor, kernel: torch.Tensor, num_frames: int,
+                  bias: torch.Tensor | None = None) -> torch.Tensor:
+    """Temporal convolution of frames ``(N*T, C, H, W)`` with ``kernel`` ``(C_out, C/g, k)``
+    (odd ``k``), zero-padded at the clip ends: a 2D convolution with a (k, 1) kernel on the
+    zero-copy view ``(N, C, T, H*W)``. The same sums as the (k, 1, 1) 3D convolution, which it
+    matches in inference and beats in training: at batch 1 a channel-wise ``F.conv3d``'s
+    backward is 10x slower at STM's res2 (14.3 vs 1.4 ms forward + backward, 2 threads;
+    ``python benchmarks/conv_forms.py --train``).
+
+    The kernel is given the input's layout with strides that say so: a channel-wise
+    ``(C, 1, k, 1)`` kernel is contiguous and channels-last at once, and PyTorch, reading it as
+    contiguous, converts a channels-last clip (batch 1) and computes on it 10-20x slower (TSM's
+    shift at res2, 256 channels at 56x56: 108 vs 5 ms forward + backward)."""
     groups = x.shape[1] // kernel.shape[1]
-    out = F.conv3d(as_clips(x, num_frames), kernel[..., None, None], padding=(1, 0, 0), groups=groups)
-    return as_frames(out)
+    h, w = x.shape[-2:]
+    layout = (torch.channels_last if x.is_contiguous(memory_format=torch.channels_last)
+              else torch.contiguous_format)
+    kernel = kernel[..., None].clone(memory_format=layout)
+    out = F.conv2d(as_clips(x, num_frames).flatten(3), kernel, bias,
+                   padding=(kernel.shape[-2] // 2, 0), groups=groups)
+    return as_frames(out.unflatten(3, (h, w)))
 
 
 class TemporalConv(nn.Module):

@@ -1,7 +1,16 @@
 import pytest
 import torch
 
-from actionrec.models.temporal import Conv3d, TemporalConv, TemporalShift, as_clips, as_frames, conv3d
+from actionrec.models.temporal import (
+    Conv3d,
+    TemporalConv,
+    TemporalShift,
+    as_clips,
+    as_frames,
+    conv3d,
+    temporal_conv,
+    torch_takes_im2col,
+)
 
 
 def reference_shift(x, t, fold_div):
@@ -52,6 +61,40 @@ def test_channelwise_conv_matches_conv1d_definition():
     torch.testing.assert_close(conv(x), ref, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("kernel_shape", [(6, 1, 3), (6, 6, 3), (4, 6, 1)])
+def test_temporal_conv_equals_torch_conv3d(batch, kernel_shape):
+    """The (k, 1) 2D form against the (k, 1, 1) ``F.conv3d`` on the clip: outputs and the
+    gradients of input, kernel and bias (channel-wise, ordinary, and MSTI-Net's k = 1)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(batch * 5, 6, 7, 9, generator=g).contiguous(memory_format=torch.channels_last)
+    kernel, bias = torch.randn(*kernel_shape, generator=g), torch.randn(kernel_shape[0], generator=g)
+    groups, pad = 6 // kernel_shape[1], kernel_shape[2] // 2
+
+    def reference(x, kernel, bias):
+        out = torch.nn.functional.conv3d(as_clips(x, 5), kernel[..., None, None], bias,
+                                         padding=(pad, 0, 0), groups=groups)
+        return as_frames(out)
+
+    results = []
+    for fn in (lambda *a: temporal_conv(a[0], a[1], 5, a[2]), reference):
+        leaves = [t.detach().clone().requires_grad_() for t in (x, kernel, bias)]
+        out = fn(*leaves)
+        out.backward(torch.cos(out.detach()))
+        results.append([out.detach()] + [t.grad for t in leaves])
+    for ours, ref in zip(*results, strict=True):
+        torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("module", [TemporalShift(16, 8), TemporalConv(16, 8)])
+def test_temporal_conv_keeps_channels_last(module):
+    """A channel-wise kernel is contiguous and channels-last at once; read as contiguous, it
+    makes PyTorch convert the channels-last frames of one clip and return contiguous ones (20x
+    slower in training), so the result's layout tells which path ran."""
+    x = torch.randn(8, 16, 5, 6).contiguous(memory_format=torch.channels_last)
+    assert module(x).is_contiguous(memory_format=torch.channels_last)
+
+
 def test_clip_views_are_free_for_channels_last():
     x = torch.randn(6, 8, 4, 4).contiguous(memory_format=torch.channels_last)
     clips = as_clips(x, 3)
@@ -97,3 +140,45 @@ def test_conv3d_takes_onednn_on_cpu_and_export_keeps_conv3d():
     assert "aten::mkldnn_convolution" in ops and "aten::slow_conv3d_forward" not in ops
     graph = str(torch.export.export(layer, (x,)).graph)
     assert "aten.conv3d" in graph and "mkldnn" not in graph
+
+
+@pytest.mark.parametrize("shape,kernel,groups,threads", [
+    ((1, 40, 8, 64), (3, 3, 3), 1, 2),  # 20480: im2col
+    ((1, 40, 8, 65), (3, 3, 3), 1, 2),  # 20800: oneDNN
+    ((1, 8, 4, 15), (3, 5, 5), 1, 2),  # large spatial kernel: oneDNN
+    ((1, 8, 4, 15), (3, 3, 5), 1, 2),
+    ((1, 8, 4, 15), (3, 3, 3), 2, 2),  # grouped: oneDNN
+    ((2, 8, 4, 15), (3, 3, 3), 1, 2),  # batch 2: oneDNN
+    ((1, 8, 4, 15), (1, 1, 1), 1, 1),  # pointwise, one thread: im2col
+    ((20, 8, 4, 15), (1, 1, 1), 1, 1),
+])
+def test_torch_takes_im2col_is_pytorchs_rule(shape, kernel, groups, threads):
+    """``torch_takes_im2col`` says what the profiler shows ``F.conv3d`` doing (a PyTorch upgrade
+    that changes its rule fails here)."""
+    n, c, t, h = shape
+    x, w = torch.randn(n, c, t, h, h), torch.randn(4, c // groups, *kernel)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.profiler.profile() as prof:
+            torch.nn.functional.conv3d(x, w, None, 1, 0, 1, groups)
+        predicted = torch_takes_im2col(x, w, [1, 1, 1], groups)
+    finally:
+        torch.set_num_threads(before)
+    ops = {e.key for e in prof.key_averages()}
+    assert ("aten::slow_conv3d_forward" in ops) == predicted
+    assert ("aten::mkldnn_convolution" in ops) != predicted
+
+
+def test_conv3d_trains_one_clip_on_onednn():
+    """With gradients, a clip PyTorch would send to im2col is convolved as two halves of its
+    frames, a batch of 2, forward and backward."""
+    layer = Conv3d(4, 4, 3, padding=1)
+    x = torch.randn(1, 4, 4, 9, 9, requires_grad=True)
+    with torch.profiler.profile(record_shapes=True) as prof:
+        layer(x).sum().backward()
+    events = [e for e in prof.events() if e.name in ("aten::mkldnn_convolution",
+                                                      "aten::convolution_backward")]
+    assert {e.name for e in events} == {"aten::mkldnn_convolution", "aten::convolution_backward"}
+    assert all(e.input_shapes[0][0] == 2 for e in events)
+    assert "aten::slow_conv3d_forward" not in {e.name for e in prof.events()}
