@@ -57,7 +57,10 @@ class GSTConv(nn.Module):
                                   bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        xs, xt = (x, x) if self.split is None else (x[:, : self.split], x[:, self.split :])
+        # split, not two slices: its backward is one cat, where each slice's writes a zero-filled
+        # gradient of the whole input and the two are added (GST-R50 training step, batch 1, in
+        # turns: 0.83-0.86 s against 0.85-0.90 s)
+        xs, xt = (x, x) if self.split is None else x.split([self.split, x.shape[1] - self.split], 1)
         spatial = self.spatial(xs)
         temporal = as_frames(self.temporal(as_clips(xt, self.num_frames)))
         return torch.cat([spatial, temporal], 1)

@@ -2,6 +2,7 @@ import random
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from actionrec.analysis.flops import count_macs, count_params
 from actionrec.analysis.paper import build, rows_from
@@ -75,6 +76,32 @@ def test_spatial_and_temporal_paths_see_their_channel_groups():
     torch.testing.assert_close(out[:, :6], base[:, :6])  # spatial outputs untouched
     assert (out[:, 6:] - base[:, 6:]).abs().max() > 1e-3
     assert conv(x[:2].repeat(2, 1, 1, 1)).shape == (4, 8, 5, 5)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_gst_conv_equals_eq_2_with_gradients(stride):
+    """The module (split channels, oneDNN forms) against Eq. 2 written with slices, ``F.conv2d``
+    and ``F.conv3d``: outputs and the gradients of input and both kernels, one channels-last clip."""
+    torch.manual_seed(0)
+    conv = GSTConv(8, 8, stride, num_frames=4)
+    x = torch.randn(4, 8, 6, 6).contiguous(memory_format=torch.channels_last)
+
+    def reference(x, ws, wt):
+        s = F.conv2d(x[:, :4], ws, stride=stride, padding=1)
+        clip = x[:, 4:].unflatten(0, (1, 4)).transpose(1, 2)
+        t = F.conv3d(clip, wt, stride=(1, stride, stride), padding=1)
+        return torch.cat([s, t.transpose(1, 2).flatten(0, 1)], 1)
+
+    results = []
+    for fn in (lambda x, ws, wt: torch.func.functional_call(
+            conv, {"spatial.weight": ws, "temporal.weight": wt}, (x,)), reference):
+        leaves = [t.detach().clone().requires_grad_()
+                  for t in (x, conv.spatial.weight, conv.temporal.weight)]
+        out = fn(*leaves)
+        out.backward(torch.cos(out.detach()))
+        results.append([out.detach()] + [t.grad for t in leaves])
+    for ours, ref in zip(*results, strict=True):
+        torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-4)
 
 
 def test_stride_is_spatial_only():
