@@ -45,7 +45,7 @@ Form (measured on CPU, ``benchmarks/conv_forms.py``): the network keeps clips as
 2D conv with a (3, 1) kernel on the zero-copy view ``(N, C, T, H*W)``. Same arithmetic as Conv3d;
 at batch 1 PyTorch's ``F.conv3d`` is up to 7x slower than these 2D forms at the tube's shapes
 (its im2col path); ``temporal.conv3d`` is about as fast as they are in inference, 1.5x slower in
-training (forward + backward: 14.1 vs 9.6 ms over the four stages, ``--train``). Only conv1 and
+training (forward + backward: 11.9 vs 7.6 ms over the four stages, ``--train``). Only conv1 and
 the max-pool are 3D operators (conv1 through ``temporal.Conv3d``).
 
 ``temporal_kernel=1`` makes every temporal extent (conv1, max-pool, temporal branch) 1: the

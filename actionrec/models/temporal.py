@@ -58,28 +58,28 @@ def conv3d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     PyTorch 2.13 computes a 3D convolution of batch 1 with its im2col path (``slow_conv3d``)
     unless its own rule (``torch_takes_im2col``) sends it to oneDNN: 10x slower than oneDNN at
     GST's res2 temporal path (21 vs 2.2 ms forward, 2 threads), up to 7.5x at MSTI-Net's tube
-    shapes, and 10x in training (forward + backward 121 vs 12 ms). Without gradients oneDNN is
-    called directly. With gradients (autograd's backward of that call would pick im2col again)
-    the clip's output frames are computed in two halves as a batch of 2 (``_time_halves``),
-    which PyTorch sends to oneDNN both ways. From batch 2 on, for channel-wise kernels, and where
-    PyTorch already takes oneDNN (direct: a little faster; halves in training: up to 2.7x slower
-    for the shapes it handles) ``F.conv3d`` stays (``python benchmarks/conv_forms.py`` prints
-    the forms). Traced, exported and compiled graphs keep ``F.conv3d``, whose export every
+    shapes, and 7x in training (forward + backward 57 vs 8.3 ms). For the convolutions it would
+    send there: without gradients oneDNN is called directly; with gradients (autograd's backward
+    of that call would pick im2col again) the clip's output frames are computed in two halves as
+    a batch of 2 (``_time_halves``), which PyTorch sends to oneDNN both ways. Everything else stays
+    with ``F.conv3d``, where the halves would cost up to 2.7x (``python benchmarks/conv_forms.py``
+    prints the forms). Traced, exported and compiled graphs keep ``F.conv3d``, whose export every
     runtime knows, and autocast regions its bf16 kernels.
     """
     stride, padding = _triple(stride), _triple(padding)
-    if (x.shape[0] != 1 or groups == x.shape[1] or x.device.type != "cpu"
+    if (x.shape[0] != 1 or x.device.type != "cpu"
             or x.dtype != torch.float32 or weight.dtype != torch.float32
             or torch.is_autocast_enabled("cpu")
             or not (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled)
             or torch.jit.is_tracing() or torch.compiler.is_compiling()
-            or torch.onnx.is_in_onnx_export()):
+            or torch.onnx.is_in_onnx_export()
+            or not torch_takes_im2col(x, weight, stride, groups)):
         return F.conv3d(x, weight, bias, stride, padding, 1, groups)
     if not (torch.is_grad_enabled()
             and any(t is not None and t.requires_grad for t in (x, weight, bias))):
         return torch.mkldnn_convolution(x, weight, bias, padding, stride, [1, 1, 1], groups)
     t_out = x.shape[2] + 2 * padding[0] - weight.shape[2] + 1
-    if torch_takes_im2col(x, weight, stride, groups) and stride[0] == 1 and t_out % 2 == 0:
+    if stride[0] == 1 and t_out % 2 == 0:
         return _time_halves(x, weight, bias, stride, padding, groups)
     return F.conv3d(x, weight, bias, stride, padding, 1, groups)
 
@@ -128,7 +128,7 @@ def temporal_conv(x: torch.Tensor, kernel: torch.Tensor, num_frames: int,
     (odd ``k``), zero-padded at the clip ends: a 2D convolution with a (k, 1) kernel on the
     zero-copy view ``(N, C, T, H*W)``. The same sums as the (k, 1, 1) 3D convolution, which it
     matches in inference and beats in training: at batch 1 a channel-wise ``F.conv3d``'s
-    backward is 10x slower at STM's res2 (14.3 vs 1.4 ms forward + backward, 2 threads;
+    backward is 11x slower at STM's res2 (16.0 vs 1.4 ms forward + backward, 2 threads;
     ``python benchmarks/conv_forms.py --train``).
 
     The kernel is given the input's layout with strides that say so: a channel-wise
