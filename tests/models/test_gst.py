@@ -10,6 +10,7 @@ from actionrec.models.gst import C3DConv, GSTConv, P3DConv
 from actionrec.models.pretrained import load_pretrained
 from actionrec.models.registry import build_model
 from actionrec.models.resnet import ResNet
+from tests.models.same import assert_same_with_gradients
 
 
 @pytest.mark.parametrize("row", rows_from("GST Table 2", checked=True), ids=lambda r: r.label)
@@ -92,16 +93,10 @@ def test_gst_conv_equals_eq_2_with_gradients(stride):
         t = F.conv3d(clip, wt, stride=(1, stride, stride), padding=1)
         return torch.cat([s, t.transpose(1, 2).flatten(0, 1)], 1)
 
-    results = []
-    for fn in (lambda x, ws, wt: torch.func.functional_call(
-            conv, {"spatial.weight": ws, "temporal.weight": wt}, (x,)), reference):
-        leaves = [t.detach().clone().requires_grad_()
-                  for t in (x, conv.spatial.weight, conv.temporal.weight)]
-        out = fn(*leaves)
-        out.backward(torch.cos(out.detach()))
-        results.append([out.detach()] + [t.grad for t in leaves])
-    for ours, ref in zip(*results, strict=True):
-        torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-4)
+    def ours(x, ws, wt):
+        return torch.func.functional_call(conv, {"spatial.weight": ws, "temporal.weight": wt}, (x,))
+
+    assert_same_with_gradients(ours, reference, (x, conv.spatial.weight, conv.temporal.weight))
 
 
 def test_stride_is_spatial_only():

@@ -11,6 +11,7 @@ from actionrec.models.temporal import (
     temporal_conv,
     torch_takes_im2col,
 )
+from tests.models.same import assert_same_with_gradients
 
 
 def reference_shift(x, t, fold_div):
@@ -76,14 +77,8 @@ def test_temporal_conv_equals_torch_conv3d(batch, kernel_shape):
                                          padding=(pad, 0, 0), groups=groups)
         return as_frames(out)
 
-    results = []
-    for fn in (lambda *a: temporal_conv(a[0], a[1], 5, a[2]), reference):
-        leaves = [t.detach().clone().requires_grad_() for t in (x, kernel, bias)]
-        out = fn(*leaves)
-        out.backward(torch.cos(out.detach()))
-        results.append([out.detach()] + [t.grad for t in leaves])
-    for ours, ref in zip(*results, strict=True):
-        torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-4)
+    assert_same_with_gradients(lambda *a: temporal_conv(a[0], a[1], 5, a[2]), reference,
+                               (x, kernel, bias))
 
 
 @pytest.mark.parametrize("module", [TemporalShift(16, 8), TemporalConv(16, 8)])
@@ -119,15 +114,9 @@ def test_conv3d_equals_torch_conv3d(batch, layout, kernel, stride, padding, grou
     x = torch.randn(batch, 8, 4, 15, 15, generator=g).contiguous(memory_format=layout)
     w = torch.randn(8 if groups == 8 else 6, 8 // groups, *kernel, generator=g) / 8
     b = torch.randn(w.shape[0], generator=g)
-    grads = []
-    for fn in (lambda *a: conv3d(*a, stride, padding, groups),
-               lambda *a: torch.nn.functional.conv3d(a[0], a[1], a[2], stride, padding, 1, groups)):
-        leaves = [t.detach().clone().requires_grad_() for t in (x, w, b)]
-        out = fn(*leaves)
-        out.backward(torch.cos(out.detach()))
-        grads.append([out.detach()] + [t.grad for t in leaves])
-    for ours, ref in zip(*grads, strict=True):
-        torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-4)
+    assert_same_with_gradients(
+        lambda *a: conv3d(*a, stride, padding, groups),
+        lambda *a: torch.nn.functional.conv3d(a[0], a[1], a[2], stride, padding, 1, groups), (x, w, b))
 
 
 def test_conv3d_takes_onednn_on_cpu_and_export_keeps_conv3d():
