@@ -71,9 +71,7 @@ def conv3d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
             or x.dtype != torch.float32 or weight.dtype != torch.float32
             or torch.is_autocast_enabled("cpu")
             or not (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled)
-            or torch.jit.is_tracing() or torch.compiler.is_compiling()
-            or torch.onnx.is_in_onnx_export()
-            or not torch_takes_im2col(x, weight, stride, groups)):
+            or capturing() or not torch_takes_im2col(x, weight, stride, groups)):
         return F.conv3d(x, weight, bias, stride, padding, 1, groups)
     if not (torch.is_grad_enabled()
             and any(t is not None and t.requires_grad for t in (x, weight, bias))):
@@ -82,6 +80,13 @@ def conv3d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     if stride[0] == 1 and t_out % 2 == 0:
         return _time_halves(x, weight, bias, stride, padding, groups)
     return F.conv3d(x, weight, bias, stride, padding, 1, groups)
+
+
+def capturing() -> bool:
+    """Whether a graph is being captured (tracing, ``torch.compile``, ONNX export). The eager-only
+    forms (oneDNN called directly, writes into slices) stay out of captured graphs."""
+    return (torch.jit.is_tracing() or torch.compiler.is_compiling()
+            or torch.onnx.is_in_onnx_export())
 
 
 def torch_takes_im2col(x: torch.Tensor, weight: torch.Tensor, stride: list[int],

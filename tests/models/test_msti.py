@@ -5,12 +5,21 @@ import torch.nn.functional as F
 from actionrec.analysis.flops import count_macs, count_params
 from actionrec.analysis.paper import build, rows_for
 from actionrec.errors import ActionrecError
-from actionrec.models.msti import CrossScaleAttention, MSTITube, SteppedConv, TemporalConv2d, clip_average
+from actionrec.models.msti import (
+    CrossScaleAttention,
+    FramesMaxPool3d,
+    MSTITube,
+    SteppedConv,
+    TemporalConv2d,
+    clip_average,
+)
 from actionrec.models.pretrained import load_pretrained
 from actionrec.models.registry import build_model
 from actionrec.models.resnet import ResNet
 from actionrec.models.temporal import as_clips, as_frames
 from tests.conftest import calibrate_norms
+from tests.models.same import assert_same_with_gradients
+from tests.models.test_fast_paths import randomised
 
 # Table 3: MSTI-Net (ResNet-50, 16x224x224, Kinetics-400): 16.4M params, 46.3 GFLOPs (MACs).
 (TABLE_3,) = rows_for("msti")
@@ -107,8 +116,42 @@ def test_caw_equals_eq_4_to_7_at_full_resolution(shared):
         previous = own[i] * a.repeat_interleave(4, 0)[:, :, None, None]  # Eq. 7
         expected.append(previous)
     pooled = [[clip_average(x, 4) for x in groups] for groups in (own, other)]
-    for got, want in zip(caw(own, *pooled), expected, strict=True):
-        torch.testing.assert_close(got, want)
+    for x, a, want in zip(own, caw(*pooled), expected, strict=True):
+        torch.testing.assert_close(x * a, want)
+
+
+@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])
+def test_tube_sums_eq_8_as_written(layout):
+    """The tube's Eq. 8 (per group; in eager inference into the output's slices) against
+    ``concat(a_i S_i) + concat(b_i T_i)`` written out: without autograd, and outputs and the
+    gradients of the input with it."""
+    torch.manual_seed(0)
+    tube = randomised(MSTITube(32, num_frames=4)).eval()
+    x = torch.randn(8, 32, 6, 6).contiguous(memory_format=layout)  # 2 clips of 4 frames
+
+    def reference(x):
+        s, t = tube.spatial(x), tube.temporal(x)
+        ps, pt = ([clip_average(g, 4) for g in groups] for groups in (s, t))
+        a, b = tube.spatial_caw(ps, pt), tube.temporal_caw(pt, ps)
+        return (torch.cat([si * ai for si, ai in zip(s, a, strict=True)], 1)
+                + torch.cat([ti * bi for ti, bi in zip(t, b, strict=True)], 1))
+
+    with torch.no_grad():
+        torch.testing.assert_close(tube(x), reference(x), rtol=1e-5, atol=1e-5)
+    assert_same_with_gradients(tube, reference, (x,))
+
+
+@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])
+def test_stem_max_pool_is_the_3d_max_pool(layout):
+    """FramesMaxPool3d (separable in eager inference) gives the 3x3x3 max-pool's maxima exactly."""
+    pool = FramesMaxPool3d((3, 3, 3), (1, 2, 2), (1, 1, 1), num_frames=4)
+    x = torch.randn(8, 5, 9, 10).contiguous(memory_format=layout)
+    expected = as_frames(F.max_pool3d(as_clips(x, 4), 3, (1, 2, 2), 1))
+    with torch.no_grad(), torch.profiler.profile() as prof:
+        out = pool(x)
+    assert "aten::max_pool3d" not in {e.key for e in prof.key_averages()}
+    assert torch.equal(out, expected)
+    assert torch.equal(pool(x), expected)  # with autograd: the 3D pool
 
 
 def test_output_depends_on_frame_order_and_the_spatial_only_control_does_not():
