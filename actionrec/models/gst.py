@@ -83,8 +83,8 @@ class GSTConv(nn.Module):
 
 
 class GSTBottleneck(Bottleneck):
-    """A bottleneck whose 3x3 conv is a ``GSTConv`` with split inputs (``beta`` 1/2). Once its BNs
-    are folded (inference, ``models/fuse.py``) and on a channels-last clip, conv1 runs as two
+    """A bottleneck whose 3x3 conv is a ``GSTConv`` with split inputs (``beta`` 1/2). Once bn1 is
+    folded into conv1 (inference, ``models/fuse.py``) and on a channels-last clip, conv1 runs as two
     convolutions, one per group's inputs (its weight rows split: views), so that neither group is
     a channel slice of a channels-last tensor, which each path's convolution would copy. GST-R50,
     batch 1, 8x224, BNs folded: 32 copies fewer per clip, 192.8-194.2 ms against 195.3-196.9
@@ -92,14 +92,14 @@ class GSTBottleneck(Bottleneck):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         gst = self.conv2
-        folded = isinstance(self.bn1, nn.Identity) and isinstance(self.bn2, nn.Identity)
-        if not (folded and gst.split is not None
+        if not (isinstance(self.bn1, nn.Identity) and gst.split is not None
                 and x.is_contiguous(memory_format=torch.channels_last)):
             return super().forward(x)
         identity = x if self.downsample is None else self.downsample(x)
         w, b, k = self.conv1.weight, self.conv1.bias, gst.split
         groups = (self.relu(F.conv2d(x, w[:k], b[:k])), self.relu(F.conv2d(x, w[k:], b[k:])))
-        out = self.bn3(self.conv3(self.relu(gst.paths(*groups))))
+        out = self.relu(self.bn2(gst.paths(*groups)))
+        out = self.bn3(self.conv3(out))
         out += identity
         return self.relu(out)
 

@@ -63,7 +63,7 @@ from torch import nn
 
 from .base import VideoRecognizer
 from .resnet import resnet
-from .temporal import Conv3d, as_clips, as_frames, capturing, temporal_conv
+from .temporal import Conv3d, as_clips, as_frames, eager_inference, temporal_conv
 
 # variant -> (multi-scale spatial branch, multi-scale temporal branch, CAW blocks)
 VARIANTS = {
@@ -99,9 +99,8 @@ class FramesMaxPool3d(OnFrames, nn.MaxPool3d):
     (forward + backward: 44 ms against the separable form's 84)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (torch.is_grad_enabled() or capturing()
-                or (self.kernel_size[0], self.stride[0], self.padding[0]) != (3, 1, 1)
-                or self.num_frames < 2):
+        if (not eager_inference() or self.num_frames < 2
+                or (self.kernel_size[0], self.stride[0], self.padding[0]) != (3, 1, 1)):
             return super().forward(x)
         y = F.max_pool2d(x, self.kernel_size[1:], self.stride[1:], self.padding[1:])
         v = y.permute(0, 2, 3, 1).unflatten(0, (-1, self.num_frames))  # (N, T, h, w, C)
@@ -234,7 +233,7 @@ class MSTITube(nn.Module):
         # re-weightings, two concatenations and a sum did; in eager inference written straight
         # into X*'s channel slices (MSTI-Net at 8x224, batch 1: 206-209 against 218-225 ms; with
         # a concatenation 209-219)
-        if torch.is_grad_enabled() or capturing():
+        if not eager_inference():
             return torch.cat([torch.addcmul(si * ai, ti, bi)
                               for si, ai, ti, bi in zip(s, a, t, b, strict=True)], 1)
         out = torch.empty_like(x)

@@ -89,6 +89,12 @@ def capturing() -> bool:
             or torch.onnx.is_in_onnx_export())
 
 
+def eager_inference() -> bool:
+    """No autograd and no graph being captured: where a form that writes into preallocated
+    tensors or picks a kernel by hand may run."""
+    return not (torch.is_grad_enabled() or capturing())
+
+
 def torch_takes_im2col(x: torch.Tensor, weight: torch.Tensor, stride: list[int],
                        groups: int) -> bool:
     """Whether PyTorch 2.13 computes this CPU float32 ``F.conv3d`` with ``slow_conv3d``: the
