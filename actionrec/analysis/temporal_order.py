@@ -50,7 +50,7 @@ def diagnose(cfg: Config, checkpoint: str, *, seed: int = 0) -> dict:
     """Metrics per frame order on the config's test list (else val list) with its test views:
     ``{"orders": {order: metrics}, "skipped": [(path, reason)]}``. Each batch is decoded once
     and scored in every order."""
-    with distributed.peer_errors("diagnose", cfg.train.dist_timeout):
+    with distributed.joint("diagnose", cfg.train.dist_timeout):
         names, model, device, loader = test_setup(cfg, checkpoint)
         generator = torch.Generator().manual_seed(seed)
         scores: dict[str, list[torch.Tensor]] = {order: [] for order in ORDERS}

@@ -130,7 +130,7 @@ def evaluate_checkpoint(cfg: Config, checkpoint: str | Path, *, out_dir: str | P
     main = distributed.is_main()
     if main:
         writable(out)  # before the evaluation, not after it
-    with distributed.peer_errors("testing", cfg.train.dist_timeout):
+    with distributed.joint("testing", cfg.train.dist_timeout):
         names, model, device, loader = test_setup(cfg, checkpoint)
         scores = collect_scores(model, loader, device, amp=cfg.train.amp, desc="test")
     metrics = compute_metrics(scores.scores, scores.labels, names, reversal_pairs(cfg))

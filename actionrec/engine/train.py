@@ -441,7 +441,7 @@ class Trainer:
 def train(cfg: Config, *, resume: bool = False, overwrite: bool = False) -> dict:
     """Train ``cfg``; Ctrl-C becomes an ``Interrupted`` error naming the last checkpoint, a rank
     lost under torchrun a ``LostPeer`` error."""
-    with distributed.peer_errors("training", cfg.train.dist_timeout), \
+    with distributed.joint("training", cfg.train.dist_timeout), \
             Trainer(cfg, resume=resume, overwrite=overwrite) as trainer:
         try:
             return trainer.fit()
