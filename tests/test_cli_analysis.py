@@ -91,7 +91,7 @@ def test_bench_all_times_paper_and_common_inputs_in_one_table(capsys, tmp_path):
                       "paper 25 x 1536-d features (StNet Table 1)", "resnet50 8x3x32x32"]
     gst_paper = out.splitlines()[2].split()
     assert gst_paper[-5] == "29.00"  # GMACs of GST-R50 at 8x224 (Table 3: 29.5)
-    assert "fp32 matmul (2048^3) in this run" in out
+    assert "fp32 matmul (2048^3, the faster of MKL and oneDNN) in this run" in out
     text = md.read_text()
     assert text.startswith("# Inference speed\n\nWritten by `actionrec bench --all gst gru")
     assert "| gru | paper 25 x 1536-d features (StNet Table 1) |" in text
