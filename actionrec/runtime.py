@@ -5,9 +5,9 @@ free, so each large activation tensor of a video network page-faults all over ag
 (``python benchmarks/allocator.py`` times both settings side by side). ``tune_allocator`` keeps
 freed memory in the heap for reuse (the effect jemalloc/tcmalloc are preloaded for in production
 PyTorch deployments), all of it: with a cap of 1 GiB, StNet's batch of 8 clips (200 super-images
-of 256x256, activations up to 840 MB each) gave back and faulted in its memory every pass, 14.6
-against 9.7 s per pass (its conv1 3.3 against 0.9 s). ``release_free_memory`` gives it back where
-a long run must stay flat.
+of 256x256, activations up to 840 MB each) gave back and faulted in its memory every pass: 10.4
+against 8.5 s per batch (``actionrec bench --all stnet --batch 8``, 2-core AMD EPYC).
+``release_free_memory`` gives it back where a long run must stay flat.
 Set ``ACTIONREC_MALLOC=default`` to leave glibc's defaults.
 """
 

@@ -3,8 +3,8 @@
     python benchmarks/allocator.py [--rounds 3]
 
 Each setting runs in its own process (the allocator is process-wide), in turns: an out-of-place
-add of two 51 MB tensors, of two 1.2 GB tensors (a result as large as StNet's activations at batch
-8) and a TSN-ResNet50 forward pass at 8x224x224, median seconds of each.
+add of two 51 MB tensors, of two 1.2 GB tensors (a result above the 1 GiB that glibc trims back
+to the system by default) and a TSN-ResNet50 forward pass at 8x224x224, median seconds of each.
 """
 
 from __future__ import annotations
