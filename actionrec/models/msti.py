@@ -63,7 +63,7 @@ from torch import nn
 
 from .base import VideoRecognizer
 from .resnet import resnet
-from .temporal import Conv3d, as_clips, as_frames, eager_inference, temporal_conv
+from .temporal import Conv3d, as_clips, as_frames, eager_inference, keep_frames, temporal_conv
 
 # variant -> (multi-scale spatial branch, multi-scale temporal branch, CAW blocks)
 VARIANTS = {
@@ -262,8 +262,7 @@ class MSTIBottleneck(nn.Module):
         self.downsample = downsample
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.temporal_stride > 1:
-            x = x.unflatten(0, (-1, self.num_frames))[:, :: self.temporal_stride].flatten(0, 1)
+        x = keep_frames(x, self.num_frames, self.temporal_stride)
         identity = x if self.downsample is None else self.downsample(x)
         out = self.tube(self.relu(self.bn1(self.conv1(x))))
         out = self.bn3(self.conv3(out))

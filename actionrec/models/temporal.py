@@ -25,6 +25,46 @@ def as_frames(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(1, 2).reshape(n * t, c, h, w)
 
 
+def keep_frames(x: torch.Tensor, num_frames: int, stride: int) -> torch.Tensor:
+    """Frames ``0, stride, 2 stride, ...`` of each clip of frames ``(N*T, C, H, W)`` (a view).
+
+    With autograd its gradient keeps the input's memory layout, where PyTorch's slice backward
+    returns a contiguous tensor: every gradient behind it then met a channels-last activation,
+    and MSTI-Net's stem max-pool converted both to compute its backward (training step at
+    16x224, batch 1, 2 threads: 1.30 against 1.21 s, medians of 5 turns of each form)."""
+    if stride == 1:
+        return x
+    if torch.is_grad_enabled() and x.requires_grad and not capturing():
+        return _KeepFrames.apply(x, num_frames, stride)
+    return _strided(x, num_frames, stride)
+
+
+def _strided(x: torch.Tensor, num_frames: int, stride: int) -> torch.Tensor:
+    return x.unflatten(0, (-1, num_frames))[:, ::stride].flatten(0, 1)
+
+
+class _KeepFrames(torch.autograd.Function):
+    """``_strided`` whose backward scatters into zeros laid out as the input."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, num_frames: int, stride: int) -> torch.Tensor:
+        ctx.num_frames, ctx.stride, ctx.shape, ctx.layout = num_frames, stride, x.shape, layout(x)
+        return _strided(x, num_frames, stride)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        out = torch.empty(ctx.shape, dtype=grad.dtype, device=grad.device,
+                          memory_format=ctx.layout).zero_()
+        _strided(out, ctx.num_frames, ctx.stride).copy_(grad)
+        return out, None, None
+
+
+def layout(x: torch.Tensor) -> torch.memory_format:
+    """``channels_last`` for a channels-last 4D tensor, else ``contiguous_format``."""
+    return (torch.channels_last if x.is_contiguous(memory_format=torch.channels_last)
+            else torch.contiguous_format)
+
+
 def tap_kernel(taps: torch.Tensor, channelwise: bool = True) -> torch.Tensor:
     """One-hot temporal kernels: channel ``c`` reads frame ``t + taps[c] - 1`` (tap 0: previous,
     1: same, 2: next). Shape ``(C, 1, 3)`` (channel-wise) or ``(C, C, 3)`` (diagonal, ordinary)."""
@@ -148,9 +188,7 @@ def temporal_conv(x: torch.Tensor, kernel: torch.Tensor, num_frames: int,
     shift at res2, 256 channels at 56x56: 108 vs 5 ms forward + backward)."""
     groups = x.shape[1] // kernel.shape[1]
     h, w = x.shape[-2:]
-    layout = (torch.channels_last if x.is_contiguous(memory_format=torch.channels_last)
-              else torch.contiguous_format)
-    kernel = kernel[..., None].clone(memory_format=layout)
+    kernel = kernel[..., None].clone(memory_format=layout(x))
     out = F.conv2d(as_clips(x, num_frames).flatten(3), kernel, bias,
                    padding=(kernel.shape[-2] // 2, 0), groups=groups)
     return as_frames(out.unflatten(3, (h, w)))
