@@ -136,15 +136,28 @@ def onnx_call(model: torch.nn.Module, x: torch.Tensor, path: Path, *,
     return lambda: runner(x)
 
 
-def benchmark_models(models: dict[str, torch.nn.Module], example: dict[str, torch.Tensor], *,
-                     device: torch.device | str = "cpu", rounds: int = 3, min_time: float = 1.0,
-                     mode: str = "inference", precision: str = "fp32",
-                     onnx: dict[str, str] | None = None) -> dict[str, float]:
-    """Median seconds per ``step_call`` of each model on its example input (``onnx_call`` for
-    the names in ``onnx``, which maps them to their backend).
+@dataclass(frozen=True)
+class Timing:
+    """``benchmark_models``' figures for one model."""
 
-    The models are measured in turns, ``rounds`` times, so that slow drifts of the machine (heat,
-    other load) hit them all alike and the ratios between them stay fair.
+    seconds: float  # median seconds per call
+    ratio: float  # median over rounds of seconds / the baseline's timed beside it
+    baseline_s: float  # median of those baseline figures (the mean of the two beside it)
+
+
+def benchmark_models(models: dict[str, torch.nn.Module], example: dict[str, torch.Tensor], *,
+                     baseline: str, device: torch.device | str = "cpu", rounds: int = 3,
+                     min_time: float = 1.0, mode: str = "inference", precision: str = "fp32",
+                     onnx: dict[str, str] | None = None) -> dict[str, Timing]:
+    """``Timing`` of a ``step_call`` of each model on its example input (``onnx_call`` for the
+    names in ``onnx``, which maps them to their backend), beside ``baseline`` (a name in
+    ``models``).
+
+    The models are measured in turns, ``rounds`` times, with the baseline timed before the first
+    and after every one: a model's ratio in a round is to the mean of the two baseline timings
+    beside it, so that a shared machine's drift over a round (minutes with ``--all``) stays out
+    of the ratios. TSN against C2D, the same network (batch 1, 2 cores): the ratios of
+    neighbouring timings spread with SD 0.031, of timings eight turns apart with SD 0.057.
     """
     with tempfile.TemporaryDirectory(prefix="actionrec_bench_") as folder:
         onnx = onnx or {}
@@ -153,16 +166,32 @@ def benchmark_models(models: dict[str, torch.nn.Module], example: dict[str, torc
                  if name in onnx else step_call(model, example[name], mode=mode,
                                                 precision=precision)
                  for i, (name, model) in enumerate(models.items())}
-        return _median_in_turns(calls, device=device, rounds=rounds, min_time=min_time)
+        return _paired_turns(calls, baseline, device=device, rounds=rounds, min_time=min_time)
 
 
-def _median_in_turns(calls: dict[str, Callable[[], None]], *, device, rounds: int,
-                     min_time: float) -> dict[str, float]:
+def _paired_turns(calls: dict[str, Callable[[], None]], baseline: str, *, device, rounds: int,
+                  min_time: float) -> dict[str, Timing]:
+    def timed(name: str) -> float:
+        return time_call(calls[name], device=device, min_time=min_time)
+
     samples: dict[str, list[float]] = {name: [] for name in calls}
+    beside: dict[str, list[float]] = {name: [] for name in calls if name != baseline}
+    ratios: dict[str, list[float]] = {name: [] for name in beside}
     for _ in range(rounds):
-        for name, call in calls.items():
-            samples[name].append(time_call(call, device=device, min_time=min_time))
-    return {name: statistics.median(s) for name, s in samples.items()}
+        before = timed(baseline)
+        samples[baseline].append(before)
+        for name in beside:
+            seconds, after = timed(name), timed(baseline)
+            pair = (before + after) / 2
+            samples[name].append(seconds)
+            samples[baseline].append(after)
+            beside[name].append(pair)
+            ratios[name].append(seconds / pair)
+            before = after
+    base = statistics.median(samples[baseline])
+    return {name: Timing(statistics.median(s), statistics.median(ratios[name]),
+                         statistics.median(beside[name])) if name != baseline else
+            Timing(base, 1.0, base) for name, s in samples.items()}
 
 
 def prepare(model: torch.nn.Module, device: torch.device, *, layout: str,
@@ -272,9 +301,10 @@ def bench_entries(models: list[str], *, all_inputs: bool, backbone: str, frames:
 def run_benchmark(entries: list[BenchEntry], *, batch: int, device: torch.device, layout: str,
                   rounds: int, fold_bn: bool = True, mode: str = "inference",
                   precision: str = "fp32", memory: bool = False) -> dict:
-    """Seconds per inference pass or training step of every entry (models in turns,
-    ``benchmark_models``; for inference BNs folded into the convolutions unless not ``fold_bn``),
-    MACs counted on the meta device, ratios to the baseline (the last entry), and the machine's
+    """Seconds per inference pass or training step of every entry (models in turns, each beside
+    the baseline, the last entry: ``benchmark_models``; for inference BNs folded into the
+    convolutions unless not ``fold_bn``), MACs counted on the meta device, ratios to the
+    baseline, and the machine's
     fp32 matmul rate measured in the same run: ``{"machine": {...}, "rows": [...]}``. With
     ``memory`` (CPU) each row also has its peak resident memory (``peak_memory``)."""
     fold_bn = fold_bn and mode == "inference"
@@ -291,17 +321,17 @@ def run_benchmark(entries: list[BenchEntry], *, batch: int, device: torch.device
         examples[key] = example.to(device)
         if entry.backend != "pytorch":
             onnx[key] = entry.backend
-    seconds = benchmark_models(models, examples, device=device, rounds=rounds, mode=mode,
-                               precision=precision, onnx=onnx)
+    base = list(models)[-1]  # bench_entries puts the baseline last
+    timings = benchmark_models(models, examples, baseline=base, device=device, rounds=rounds,
+                               mode=mode, precision=precision, onnx=onnx)
     passes = 3 if mode == "train" else 1  # a training step: forward + backward (about 2x)
     matmul = matmul_gflops(device=device)
-    base = list(models)[-1]  # bench_entries puts the baseline last
-    rows = [{"model": name, "input": shape, "latency_s": s, "videos_per_s": batch / s,
-             "macs": macs[name, shape],
-             "gflops_per_s": passes * 2 * macs[name, shape] * batch / s / 1e9,
-             "ratio_to_tsn_r50": s / seconds[base],
+    rows = [{"model": name, "input": shape, "latency_s": t.seconds,
+             "videos_per_s": batch / t.seconds, "macs": macs[name, shape],
+             "gflops_per_s": passes * 2 * macs[name, shape] * batch / t.seconds / 1e9,
+             "ratio_to_tsn_r50": t.ratio, "baseline_s": t.baseline_s,
              "macs_ratio_to_tsn_r50": macs[name, shape] / macs[base]}
-            for (name, shape), s in seconds.items()]
+            for (name, shape), t in timings.items()]
     if memory:  # PyTorch rows (ONNX Runtime's memory is its own allocator's)
         measured = [i for i, e in enumerate(entries) if e.backend == "pytorch"]
         peaks = peak_memory([entries[i] for i in measured], batch=batch, mode=mode,
@@ -340,7 +370,8 @@ def bench_table(report: dict) -> tuple[list[str], list[list[str]], str]:
               "FLOPs) of a forward pass; GFLOP/s = "
               f"{'3 x ' if train else ''}2 x MACs x batch / latency"
               f"{' (backward taken as 2 forward passes)' if train else ''}; "
-              "x TSN-R50 = latency / the (PyTorch) baseline's."
+              "x TSN-R50 = latency / the (PyTorch) baseline's, timed before and after it in "
+              "each round (the median over rounds)."
               + (" [onnxruntime]: the exported ONNX model in ONNX Runtime (CPU, all graph "
                  "optimisations), its logits checked against PyTorch's." if any(
                   "[onnxruntime]" in r["model"] for r in report["rows"]) else "")
