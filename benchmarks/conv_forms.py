@@ -10,7 +10,8 @@ Times the same convolution in each form, channels-last, in one run, after checki
   ``(N, C, T, H, W)`` -- GST-ResNet50's spatial paths (alpha = 1/4, beta = 1/2) and MSTI-Net's
   multi-scale spatial groups;
 - temporal (3, 1, 1): ``Conv2d`` with a (3, 1) kernel on the view ``(N, C, T, H*W)`` vs ``Conv3d`` --
-  MSTI-Net's multi-scale temporal groups, STM-ResNet50's channel-wise CSTM conv and TSM's shift;
+  MSTI-Net's multi-scale temporal groups, STM-ResNet50's channel-wise CSTM conv, P3D-ResNet50's
+  dense temporal convs and TSM's shift;
 - full (3, 3, 3): GST-ResNet50's temporal paths (no 2D form).
 
 At batch 1 (one video: inference) PyTorch sends stride-1 3D convolutions to its im2col path
@@ -40,6 +41,8 @@ LAYERS += [(f"MSTI-R50 conv{i + 2}_x", kind, c, c, size, 1, 1)
            for kind in ("spatial", "temporal")
            for i, (c, size) in enumerate([(16, 56), (32, 28), (64, 14), (128, 7)])]
 LAYERS += [(f"STM-R50 res{i + 2}", "temporal", c, c, size, 1, c)
+           for i, (c, size) in enumerate([(64, 56), (128, 28), (256, 14), (512, 7)])]
+LAYERS += [(f"P3D-R50 res{i + 2}", "temporal", c, c, size, 1, 1)  # after each 3x3 conv
            for i, (c, size) in enumerate([(64, 56), (128, 28), (256, 14), (512, 7)])]
 LAYERS += [(f"TSM-R50 res{i + 2}", "temporal", c, c, size, 1, c)  # the shift, on block inputs
            for i, (c, size) in enumerate([(256, 56), (512, 28), (1024, 14), (2048, 7)])]
