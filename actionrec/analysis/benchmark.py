@@ -304,9 +304,9 @@ def run_benchmark(entries: list[BenchEntry], *, batch: int, device: torch.device
     """Seconds per inference pass or training step of every entry (models in turns, each beside
     the baseline, the last entry: ``benchmark_models``; for inference BNs folded into the
     convolutions unless not ``fold_bn``), MACs counted on the meta device, ratios to the
-    baseline, and the machine's
-    fp32 matmul rate measured in the same run: ``{"machine": {...}, "rows": [...]}``. With
-    ``memory`` (CPU) each row also has its peak resident memory (``peak_memory``)."""
+    baseline, and the machine's fp32 matmul rate measured in the same run: ``{"machine":
+    {...}, "rows": [...]}``. With ``memory`` (CPU) each row also has its peak resident memory
+    (``peak_memory``)."""
     fold_bn = fold_bn and mode == "inference"
     if mode == "train" and any(e.backend != "pytorch" for e in entries):
         raise ActionrecError("ONNX Runtime rows are inference only (--mode train: PyTorch)")
