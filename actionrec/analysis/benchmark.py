@@ -174,24 +174,28 @@ def _paired_turns(calls: dict[str, Callable[[], None]], baseline: str, *, device
     def timed(name: str) -> float:
         return time_call(calls[name], device=device, min_time=min_time)
 
+    others = [name for name in calls if name != baseline]
     samples: dict[str, list[float]] = {name: [] for name in calls}
-    beside: dict[str, list[float]] = {name: [] for name in calls if name != baseline}
-    ratios: dict[str, list[float]] = {name: [] for name in beside}
+    beside: dict[str, list[float]] = {name: [] for name in others}
     for _ in range(rounds):
         before = timed(baseline)
         samples[baseline].append(before)
-        for name in beside:
+        for name in others:
             seconds, after = timed(name), timed(baseline)
-            pair = (before + after) / 2
             samples[name].append(seconds)
             samples[baseline].append(after)
-            beside[name].append(pair)
-            ratios[name].append(seconds / pair)
+            beside[name].append((before + after) / 2)
             before = after
-    base = statistics.median(samples[baseline])
-    return {name: Timing(statistics.median(s), statistics.median(ratios[name]),
-                         statistics.median(beside[name])) if name != baseline else
-            Timing(base, 1.0, base) for name, s in samples.items()}
+
+    def timing(name: str) -> Timing:
+        if name == baseline:
+            base = statistics.median(samples[name])
+            return Timing(base, 1.0, base)
+        ratios = [s / b for s, b in zip(samples[name], beside[name], strict=True)]
+        return Timing(statistics.median(samples[name]), statistics.median(ratios),
+                      statistics.median(beside[name]))
+
+    return {name: timing(name) for name in calls}  # in the calls' order (rows follow entries)
 
 
 def prepare(model: torch.nn.Module, device: torch.device, *, layout: str,

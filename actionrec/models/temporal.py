@@ -26,7 +26,8 @@ def as_frames(x: torch.Tensor) -> torch.Tensor:
 
 
 def keep_frames(x: torch.Tensor, num_frames: int, stride: int) -> torch.Tensor:
-    """Frames ``0, stride, 2 stride, ...`` of each clip of frames ``(N*T, C, H, W)`` (a view).
+    """Frames ``0, stride, 2 stride, ...`` of each clip of frames ``(N*T, C, H, W)`` (a view; under
+    autograd one that refuses in-place writes).
 
     With autograd its gradient keeps the input's memory layout, where PyTorch's slice backward
     returns a contiguous tensor: every gradient behind it then met a channels-last activation,
@@ -48,7 +49,7 @@ class _KeepFrames(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, num_frames: int, stride: int) -> torch.Tensor:
-        ctx.num_frames, ctx.stride, ctx.shape, ctx.layout = num_frames, stride, x.shape, layout(x)
+        ctx.num_frames, ctx.stride, ctx.shape, ctx.layout = num_frames, stride, x.shape, _memory_format(x)
         return _strided(x, num_frames, stride)
 
     @staticmethod
@@ -59,7 +60,7 @@ class _KeepFrames(torch.autograd.Function):
         return out, None, None
 
 
-def layout(x: torch.Tensor) -> torch.memory_format:
+def _memory_format(x: torch.Tensor) -> torch.memory_format:
     """``channels_last`` for a channels-last 4D tensor, else ``contiguous_format``."""
     return (torch.channels_last if x.is_contiguous(memory_format=torch.channels_last)
             else torch.contiguous_format)
@@ -188,7 +189,7 @@ def temporal_conv(x: torch.Tensor, kernel: torch.Tensor, num_frames: int,
     shift at res2, 256 channels at 56x56: 108 vs 5 ms forward + backward)."""
     groups = x.shape[1] // kernel.shape[1]
     h, w = x.shape[-2:]
-    kernel = kernel[..., None].clone(memory_format=layout(x))
+    kernel = kernel[..., None].clone(memory_format=_memory_format(x))
     out = F.conv2d(as_clips(x, num_frames).flatten(3), kernel, bias,
                    padding=(kernel.shape[-2] // 2, 0), groups=groups)
     return as_frames(out.unflatten(3, (h, w)))

@@ -222,11 +222,11 @@ def test_training_gradients_arrive_in_their_activations_layout():
     def check(module, inputs, out):
         name = type(module).__name__
         if out.requires_grad and not getattr(module, "inplace", False):
-            def layout(grad):
+            def record(grad):
                 checked.append(name)
                 if not grad.is_contiguous(memory_format=torch.channels_last):
                     mixed.append((name, tuple(grad.shape), grad.stride()))
-            out.register_hook(layout)
+            out.register_hook(record)
 
     for m in model.backbone.modules():
         if isinstance(m, torch.nn.Conv2d | torch.nn.Conv3d | torch.nn.BatchNorm2d
