@@ -166,11 +166,13 @@ def benchmark_models(models: dict[str, torch.nn.Module], example: dict[str, torc
                  if name in onnx else step_call(model, example[name], mode=mode,
                                                 precision=precision)
                  for i, (name, model) in enumerate(models.items())}
-        return _paired_turns(calls, baseline, device=device, rounds=rounds, min_time=min_time)
+        return paired_turns(calls, baseline, device=device, rounds=rounds, min_time=min_time)
 
 
-def _paired_turns(calls: dict[str, Callable[[], None]], baseline: str, *, device, rounds: int,
-                  min_time: float) -> dict[str, Timing]:
+def paired_turns(calls: dict[str, Callable[[], None]], baseline: str, *, device, rounds: int,
+                 min_time: float) -> dict[str, Timing]:
+    """``Timing`` of each call in ``rounds`` turns, the ``baseline`` call timed before the first
+    and after every other (``benchmark_models``' pairing, for any calls)."""
     def timed(name: str) -> float:
         return time_call(calls[name], device=device, min_time=min_time)
 

@@ -38,7 +38,7 @@ def test_ratios_are_to_the_baseline_timed_beside_each_model(monkeypatch):
 
     monkeypatch.setattr(benchmark, "time_call", scripted)
     calls = {name: named(name) for name in ("same", "double", "base")}
-    timings = benchmark._paired_turns(calls, "base", device="cpu", rounds=2, min_time=0)
+    timings = benchmark.paired_turns(calls, "base", device="cpu", rounds=2, min_time=0)
     assert order == ["base", "same", "base", "double", "base"] * 2
     assert timings["same"].ratio == pytest.approx(1.0, rel=0.01)
     assert timings["double"].ratio == pytest.approx(2.0, rel=0.01)
