@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -117,6 +118,20 @@ def calibrate_norms(model, example, seed: int = 0) -> None:
     for m in norms:
         m.momentum = 0.1
     model.eval()
+
+
+@contextmanager
+def torch_threads(n: int):
+    """PyTorch computing on ``n`` threads inside the block (some of its kernel choices depend on
+    the count: a test of one path must not depend on the machine's cores)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def sigint_default() -> None:

@@ -12,6 +12,7 @@ from actionrec.models.temporal import (
     temporal_conv,
     torch_takes_im2col,
 )
+from tests.conftest import torch_threads
 from tests.models.same import assert_same_with_gradients
 
 
@@ -147,14 +148,9 @@ def test_torch_takes_im2col_is_pytorchs_rule(shape, kernel, groups, threads):
     that changes its rule fails here)."""
     n, c, t, h = shape
     x, w = torch.randn(n, c, t, h, h), torch.randn(4, c // groups, *kernel)
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with torch.profiler.profile() as prof:
-            torch.nn.functional.conv3d(x, w, None, 1, 0, 1, groups)
+    with torch_threads(threads), torch.profiler.profile() as prof:
+        torch.nn.functional.conv3d(x, w, None, 1, 0, 1, groups)
         predicted = torch_takes_im2col(x, w, [1, 1, 1], groups)
-    finally:
-        torch.set_num_threads(before)
     ops = {e.key for e in prof.key_averages()}
     assert ("aten::slow_conv3d_forward" in ops) == predicted
     assert ("aten::mkldnn_convolution" in ops) != predicted
