@@ -40,9 +40,12 @@ from ..errors import ActionrecError
 
 log = logging.getLogger(__name__)
 
-# what a backend's message says when the other side of a collective went away or never came
+# what a backend's message says when the other side of a collective went away or never came;
+# when one receive times out, Gloo signals every pair of the group, and an operation that fails
+# on another pair says "Application timeout caused pair closure" (its unbound_buffer.cc)
 PEER_GONE = ("Timed out", "timed out", "Connection closed by peer", "Connection reset by peer",
-             "Broken pipe", "NCCL communicator was aborted", "watchdog")
+             "Broken pipe", "Application timeout caused pair closure",
+             "NCCL communicator was aborted", "watchdog")
 
 
 class LostPeer(ActionrecError):

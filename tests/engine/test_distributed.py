@@ -276,3 +276,26 @@ def test_one_process_without_torchrun(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "two")
     with pytest.raises(Exception, match="WORLD_SIZE='two': expected an integer"):
         distributed.context()
+
+
+@pytest.mark.parametrize("message,lost", [
+    ("[gloo/transport/tcp/unbound_buffer.cc:81] Timed out waiting 10000ms for recv operation "
+     "to complete", True),
+    # what Gloo raises in the other operations of the group once one receive has timed out
+    ("[gloo/transport/tcp/pair.cc:534] Application timeout caused pair closure", True),
+    ("mat1 and mat2 shapes cannot be multiplied (2x3 and 4x5)", False),
+])
+def test_a_backend_error_about_a_peer_becomes_one_line(monkeypatch, message, lost):
+    """``joint``: the messages of a lost peer become ``LostPeer`` (one line, this rank, the
+    timeout); any other error stays as it was."""
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(distributed.LostPeer if lost else RuntimeError) as raised:
+        with distributed.joint("training", 10):
+            raise RuntimeError(message)
+    if lost:
+        assert str(raised.value).startswith("rank 0 of 2, training: lost contact with the other "
+                                            "processes")
+        assert "train.dist_timeout=10 s" in str(raised.value)
+    else:
+        assert raised.type is RuntimeError and str(raised.value) == message
