@@ -1,4 +1,5 @@
-"""Each model's time split into its convolutions, timed alone, and the work between them.
+"""Each model's time split into its convolutions (timed back to back, without the rest of the
+pass) and the work between them.
 
     python benchmarks/conv_alone.py [--models stm msti ...] [--mode inference|train] [--rounds 3]
 
@@ -15,7 +16,8 @@ prints:
   convolutions against TSN's;
 - the rest, latency minus the convolutions alone: the operators between the convolutions, what
   the convolutions cost more in place than alone, and Python's share of each operator call;
-- the operators the pass dispatches (every aten call; views included).
+- the forward convolutions' MACs, and the operators the pass (or training step: backward and
+  optimizer included) dispatches (every aten call; views included).
 
 FLOPs are MACs per view. README.md ("Benchmarks") has the figures measured with it.
 """
