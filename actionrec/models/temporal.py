@@ -49,13 +49,14 @@ class _KeepFrames(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, num_frames: int, stride: int) -> torch.Tensor:
-        ctx.num_frames, ctx.stride, ctx.shape, ctx.layout = num_frames, stride, x.shape, _memory_format(x)
+        ctx.num_frames, ctx.stride, ctx.shape, ctx.memory_format = (num_frames, stride, x.shape,
+                                                                 _memory_format(x))
         return _strided(x, num_frames, stride)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         out = torch.empty(ctx.shape, dtype=grad.dtype, device=grad.device,
-                          memory_format=ctx.layout).zero_()
+                          memory_format=ctx.memory_format).zero_()
         _strided(out, ctx.num_frames, ctx.stride).copy_(grad)
         return out, None, None
 
