@@ -1,0 +1,256 @@
+"""The one check for everything that enters from outside: command-line flags, query parameters,
+config values, annotation fields, checkpoint metadata, uploads.
+
+- Numbers: ``Range`` says what a value may be (integer or real, bounds, open or closed); a value
+  is accepted only when it is of that type, finite and inside the bounds. The same ``Range``
+  checks a flag (``type=Range(...).flag``), a query parameter (``Range(...).query()``) and a
+  config value.
+- Paths: ``inside(folder, relative)`` is the path of ``relative`` under ``folder``, refused when
+  it is absolute or leads out (``..``, a symlink).
+- Text: ``read_text`` decodes UTF-8 or names the file and the byte that is not.
+- YAML and JSON: ``load_yaml`` and ``load_json`` bound the text's size, its nesting depth and
+  (YAML) the size the aliases expand to, and refuse duplicate keys, naming both lines.
+
+Every refusal is an ``InvalidInput`` (an ``ActionrecError``: one line, no traceback) whose message
+starts with where the value came from (file:line, a flag, a dotted key) and says what was expected.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .errors import ActionrecError
+
+MAX_TEXT_BYTES = 8 * 2**20  # a config, data.yaml or checkpoint's metadata
+MAX_DEPTH = 64  # nesting of mappings and lists
+MAX_NODES = 1_000_000  # a YAML document's values, counted with every alias expanded
+
+
+class InvalidInput(ActionrecError, ValueError):
+    """A value from outside that is not what it must be; the message names where it came from."""
+
+
+@dataclass(frozen=True)
+class Range:
+    """What a number may be: ``integer`` or real, ``lo``/``hi`` bounds (``None``: unbounded on that
+    side), ``lo_open`` to exclude ``lo``. Never NaN or infinite."""
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    integer: bool = False
+
+    def describe(self) -> str:
+        kind = "an integer" if self.integer else "a number"
+        if self.lo is not None and self.hi is not None:
+            return f"{kind} in {'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}]"
+        if self.lo is not None:
+            return f"{kind} {'>' if self.lo_open else '>='} {self.lo:g}"
+        if self.hi is not None:
+            return f"{kind} <= {self.hi:g}"
+        return f"a finite {kind.split()[-1]}"
+
+    def accepts(self, value) -> bool:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        if self.integer and not isinstance(value, int):
+            return False
+        if not math.isfinite(value):
+            return False
+        if self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo):
+            return False
+        return self.hi is None or value <= self.hi
+
+    def check(self, value, where: str):
+        """``value`` (an int given for a real is made a float), or ``InvalidInput`` naming
+        ``where``."""
+        if not self.accepts(value):
+            raise InvalidInput(f"{where}: {value!r} is not allowed; expected {self.describe()}")
+        return value if self.integer else float(value)
+
+    def parse(self, text: str, where: str):
+        """A number written as text (a flag, a query parameter, a list field), checked."""
+        try:
+            value = int(text) if self.integer else float(text)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"{where}: {text!r} is not allowed; expected "
+                               f"{self.describe()}") from None
+        return self.check(value, where)
+
+    def flag(self, text: str):
+        """``argparse`` ``type=``: argparse prefixes the flag's name to the message."""
+        import argparse
+
+        try:
+            return self.parse(text, "value")
+        except InvalidInput as e:
+            raise argparse.ArgumentTypeError(str(e).removeprefix("value: ")) from None
+
+    def query(self) -> dict:
+        """Keyword arguments for FastAPI's ``Query``/``Field``: the same bounds, finite only."""
+        bounds = {} if self.integer else {"allow_inf_nan": False}
+        if self.lo is not None:
+            bounds["gt" if self.lo_open else "ge"] = self.lo
+        if self.hi is not None:
+            bounds["le"] = self.hi
+        return bounds
+
+
+def inside(folder: str | os.PathLike, relative: str | os.PathLike, where: str) -> Path:
+    """``folder / relative``, refused unless it stays inside ``folder`` once ``..`` and symlinks
+    are resolved (an absolute ``relative`` is refused too)."""
+    relative = Path(relative)
+    if relative.is_absolute():
+        raise InvalidInput(f"{where}: {str(relative)!r} is an absolute path; expected a path "
+                           f"inside {folder}")
+    path = Path(folder) / relative
+    if not path.resolve().is_relative_to(Path(folder).resolve()):
+        raise InvalidInput(f"{where}: {str(relative)!r} leads outside {folder}; expected a path "
+                           f"inside it")
+    return path
+
+
+def read_text(path: str | os.PathLike, *, max_bytes: int = MAX_TEXT_BYTES) -> str:
+    """A text file's contents: UTF-8 (a BOM is dropped), at most ``max_bytes``."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise InvalidInput(f"{path}: {size} bytes; expected a text file of at most "
+                               f"{max_bytes} bytes")
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise InvalidInput(f"{path}: a folder; expected a text file") from None
+    except OSError as e:
+        raise InvalidInput(f"{path}: cannot be read: {e.strerror or e}") from None
+    return decode(data, str(path))
+
+
+def decode(data: bytes, where: str) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise InvalidInput(f"{where}:{line}: byte 0x{data[e.start]:02x} is not UTF-8; save the "
+                           f"file as UTF-8") from None
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with the nesting depth bounded and duplicate keys refused."""
+
+    def __init__(self, stream, source: str, max_depth: int):
+        super().__init__(stream)
+        self.source, self.max_depth, self.depth = source, max_depth, 0
+
+    def compose_node(self, parent, index):
+        self.depth += 1
+        try:
+            if self.depth > self.max_depth:
+                mark = self.peek_event().start_mark
+                raise InvalidInput(f"{self.source}:{mark.line + 1}: nested deeper than "
+                                   f"{self.max_depth} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def construct_mapping(self, node, deep=False):
+        lines = {}
+        for key_node, _ in node.value:
+            key, line = self.construct_object(key_node, deep=True), key_node.start_mark.line + 1
+            try:
+                if key in lines:
+                    raise InvalidInput(f"{self.source}:{line}: key {key!r} is given twice (first "
+                                       f"on line {lines[key]})")
+                lines[key] = line
+            except TypeError:  # an unhashable key: PyYAML's own error names it
+                pass
+        return super().construct_mapping(node, deep)
+
+
+def _expanded_size(node, limit: int, source: str) -> int:
+    """Values in ``node`` with every alias expanded; ``InvalidInput`` past ``limit`` or on an
+    alias that contains itself."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(n) -> int:
+        key = id(n)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise InvalidInput(f"{source}:{n.start_mark.line + 1}: an alias that contains itself")
+        active.add(key)
+        children = n.value if isinstance(n.value, list) else []
+        total = 1
+        for child in children:
+            for c in child if isinstance(child, tuple) else (child,):
+                total += size(c)
+                if total > limit:
+                    raise InvalidInput(f"{source}: expands to more than {limit} values (aliases "
+                                       f"repeating aliases?); expected a config of ordinary size")
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    size(node)
+    return sizes[id(node)]
+
+
+def load_yaml(text: str, source: str, *, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES):
+    """One YAML document from ``text`` (errors name ``source``): safe types only, nesting at most
+    ``max_depth``, at most ``max_nodes`` values with aliases expanded, no key given twice."""
+    if len(text) > MAX_TEXT_BYTES:
+        raise InvalidInput(f"{source}: {len(text)} characters; expected at most {MAX_TEXT_BYTES}")
+    loader = _BoundedLoader(text, source, max_depth)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_size(node, max_nodes, source)
+        return loader.construct_document(node)
+    except yaml.YAMLError as e:
+        raise InvalidInput(f"{source}: not valid YAML: {' '.join(str(e).split())}") from None
+    finally:
+        loader.dispose()
+
+
+def load_json(text: str | bytes, source: str, *, max_depth: int = MAX_DEPTH):
+    """JSON from ``text`` (errors name ``source``), at most ``max_depth`` deep and
+    ``MAX_TEXT_BYTES`` long; NaN and infinities are refused."""
+    if len(text) > MAX_TEXT_BYTES:
+        raise InvalidInput(f"{source}: {len(text)} bytes of JSON; expected at most "
+                           f"{MAX_TEXT_BYTES}")
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not a number JSON allows")
+
+    try:
+        value = json.loads(text, parse_constant=refuse)
+    except RecursionError:
+        value = None
+        depth = max_depth + 1
+    except ValueError as e:
+        raise InvalidInput(f"{source}: not valid JSON: {e}") from None
+    else:
+        depth = _depth(value)
+    if depth > max_depth:
+        raise InvalidInput(f"{source}: JSON nested more than {max_depth} deep")
+    return value
+
+
+def _depth(value) -> int:
+    """Nesting depth of lists and dicts, counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        children = v.values() if isinstance(v, dict) else v if isinstance(v, list) else None
+        if children is not None:
+            deepest = max(deepest, d)
+            stack.extend((c, d + 1) for c in children)
+    return deepest
