@@ -48,12 +48,13 @@ class Range:
 
     def describe(self) -> str:
         kind = "an integer" if self.integer else "a number"
+        lo, hi = _show(self.lo), _show(self.hi)
         if self.lo is not None and self.hi is not None:
-            return f"{kind} in {'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}]"
+            return f"{kind} in {'(' if self.lo_open else '['}{lo}, {hi}]"
         if self.lo is not None:
-            return f"{kind} {'>' if self.lo_open else '>='} {self.lo:g}"
+            return f"{kind} {'>' if self.lo_open else '>='} {lo}"
         if self.hi is not None:
-            return f"{kind} <= {self.hi:g}"
+            return f"{kind} <= {hi}"
         return f"a finite {kind.split()[-1]}"
 
     def accepts(self, value) -> bool:
@@ -100,6 +101,15 @@ class Range:
         if self.hi is not None:
             bounds["le"] = self.hi
         return bounds
+
+
+def _show(bound: float | None) -> str:
+    if bound is None:
+        return ""
+    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
+
+
+SEED = Range(0, 2**32 - 1, integer=True)  # a random seed (NumPy takes 32 bits)
 
 
 def inside(folder: str | os.PathLike, relative: str | os.PathLike, where: str) -> Path:

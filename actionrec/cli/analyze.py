@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import CliError
+from ..validate import Range
 from .common import add_checkpoint
 
 
@@ -21,7 +22,7 @@ def register(sub) -> None:
     add_checkpoint(fp, positional=True)
     fp.add_argument("video", metavar="VIDEO")
     fp.add_argument("--out", help="output PNG (a CSV is written beside it)")
-    fp.add_argument("--top", type=int, default=5)
+    fp.add_argument("--top", type=Range(1, 1000, integer=True).flag, default=5)
     fp.set_defaults(func=run_frame_predictions)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from ..errors import CliError
+from ..validate import Range
 from .common import add_json, add_markdown, add_model_input, model_options, write_markdown
 
 # --backend -> the backends of each model's rows
@@ -22,10 +23,11 @@ def register(sub) -> None:
     p.add_argument("--all", action="store_true",
                    help="each model at its paper input and at the common input")
     add_model_input(p, "the common input, resnet50 8x224x224, 174 classes")
-    p.add_argument("--batch", type=int, default=4)
-    p.add_argument("--baseline-frames", type=int, default=8,
+    p.add_argument("--batch", type=Range(1, 4096, integer=True).flag, default=4)
+    p.add_argument("--baseline-frames", type=Range(1, 1024, integer=True).flag, default=8,
                    help="frames of the TSN-ResNet50 baseline row (default 8, the papers' TSN)")
-    p.add_argument("--rounds", type=int, default=3, help="measurement rounds, models in turns")
+    p.add_argument("--rounds", type=Range(1, 1000, integer=True).flag, default=3,
+                   help="measurement rounds, models in turns")
     p.add_argument("--layout", choices=["channels_last", "contiguous"], default="channels_last")
     p.add_argument("--device", default="cpu")
     p.add_argument("--mode", choices=["inference", "train"], default="inference",

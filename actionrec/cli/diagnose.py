@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from ..validate import SEED
 from .common import add_checkpoint, add_config, add_json, add_set, load_config
 
 
@@ -13,7 +14,7 @@ def register(sub) -> None:
     add_config(p)
     add_checkpoint(p)
     add_set(p)
-    p.add_argument("--seed", type=int, default=0, help="seed of the shuffled orders")
+    p.add_argument("--seed", type=SEED.flag, default=0, help="seed of the shuffled orders")
     add_json(p)
     p.set_defaults(func=run)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from ..validate import Range
 from .common import add_checkpoint, add_set
 
 
@@ -12,8 +13,9 @@ def register(sub) -> None:
     p = sub.add_parser("export", help="export a checkpoint to ONNX, checked with ONNX Runtime")
     add_checkpoint(p, positional=True)
     p.add_argument("--out", required=True, help="output .onnx file")
-    p.add_argument("--batch", type=int, default=2, help="batch of the example input")
-    p.add_argument("--tolerance", type=float, default=1e-4,
+    p.add_argument("--batch", type=Range(1, 4096, integer=True).flag, default=2,
+                   help="batch of the example input")
+    p.add_argument("--tolerance", type=Range(0, 1, lo_open=True).flag, default=1e-4,
                    help="largest ONNX Runtime vs PyTorch difference allowed, relative to the "
                         "largest logit (default 1e-4)")
     p.add_argument("--int8", metavar="CONFIG",
@@ -21,9 +23,9 @@ def register(sub) -> None:
                         "calibrated on clips of CONFIG's val list and written only if its top-1 "
                         "on CONFIG's test list is within --max-drop points of the fp32 model's")
     add_set(p, "override keys of the --int8 config")
-    p.add_argument("--calibration", type=int, default=32,
+    p.add_argument("--calibration", type=Range(1, 100_000, integer=True).flag, default=32,
                    help="validation clips that set the int8 activation ranges (default 32)")
-    p.add_argument("--max-drop", type=float, default=1.0,
+    p.add_argument("--max-drop", type=Range(0, 100).flag, default=1.0,
                    help="top-1 points int8 may lose against fp32 (default 1)")
     p.set_defaults(func=run)
 
