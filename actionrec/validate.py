@@ -112,15 +112,21 @@ def _show(bound: float | None) -> str:
 SEED = Range(0, 2**32 - 1, integer=True)  # a random seed (NumPy takes 32 bits)
 
 
-def inside(folder: str | os.PathLike, relative: str | os.PathLike, where: str) -> Path:
+def inside(folder: str | os.PathLike, relative: str | os.PathLike, where: str, *,
+           resolve: bool = True) -> Path:
     """``folder / relative``, refused unless it stays inside ``folder`` once ``..`` and symlinks
-    are resolved (an absolute ``relative`` is refused too)."""
+    are resolved (an absolute ``relative`` is refused too). ``resolve=False`` judges the text
+    alone (``..`` steps), for a folder whose sub-folders may be links to other disks."""
     relative = Path(relative)
     if relative.is_absolute():
         raise InvalidInput(f"{where}: {str(relative)!r} is an absolute path; expected a path "
                            f"inside {folder}")
     path = Path(folder) / relative
-    if not path.resolve().is_relative_to(Path(folder).resolve()):
+    if resolve:
+        leaves = not path.resolve().is_relative_to(Path(folder).resolve())
+    else:
+        leaves = os.path.normpath(relative).split(os.sep)[0] == os.pardir
+    if leaves:
         raise InvalidInput(f"{where}: {str(relative)!r} leads outside {folder}; expected a path "
                            f"inside it")
     return path
@@ -230,12 +236,12 @@ def load_yaml(text: str, source: str, *, max_depth: int = MAX_DEPTH, max_nodes: 
         loader.dispose()
 
 
-def load_json(text: str | bytes, source: str, *, max_depth: int = MAX_DEPTH):
-    """JSON from ``text`` (errors name ``source``), at most ``max_depth`` deep and
-    ``MAX_TEXT_BYTES`` long; NaN and infinities are refused."""
-    if len(text) > MAX_TEXT_BYTES:
-        raise InvalidInput(f"{source}: {len(text)} bytes of JSON; expected at most "
-                           f"{MAX_TEXT_BYTES}")
+def load_json(text: str | bytes, source: str, *, max_depth: int = MAX_DEPTH,
+              max_bytes: int = MAX_TEXT_BYTES):
+    """JSON from ``text`` (errors name ``source``), at most ``max_depth`` deep and ``max_bytes``
+    long; NaN and infinities are refused."""
+    if len(text) > max_bytes:
+        raise InvalidInput(f"{source}: {len(text)} bytes of JSON; expected at most {max_bytes}")
 
     def refuse(constant):
         raise ValueError(f"{constant} is not a number JSON allows")
