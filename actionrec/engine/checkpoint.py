@@ -19,12 +19,14 @@ are written with the process's umask. ``WorkDirLock`` keeps a second run out of 
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import functools
 import io
 import json
 import os
 import pickle
+import struct
 from pathlib import Path
 
 import torch
@@ -126,24 +128,37 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> None:
 
 
 class WorkDirLock:
-    """An exclusive ``flock`` on ``work_dir/.lock`` holding the owner's pid: a second run on the
-    same work dir is refused with that pid; the kernel frees the lock when its process dies, so a
-    stale lock file from a killed run is simply taken over."""
+    """An exclusive POSIX record lock (``fcntl.lockf``) on ``work_dir/.lock``: a second run on the
+    same work dir is refused, naming the live process that holds the lock (asked of the kernel,
+    ``F_GETLK``). The lock belongs to the process alone: children it forks (DataLoader workers) do
+    not inherit it, so it is free the moment its owner dies, even while they live on. The file
+    also holds the owner's pid, for a person reading it. A second lock on the same work dir in the
+    same process is refused too (POSIX locks never conflict within one process)."""
+
+    held: set[Path] = set()  # work dirs this process holds
 
     def __init__(self, work_dir: str | os.PathLike):
         path = Path(work_dir) / LOCK
+        self.key = path.resolve()
+        if self.key in WorkDirLock.held:
+            raise ActionrecError(_in_use(work_dir, os.getpid(), path))
         try:
             self.file = open(path, "a+")  # held until release()
         except OSError as e:
             raise ActionrecError(f"cannot write in work dir {work_dir}: {e.strerror}") from None
-        try:
-            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.file.seek(0)
-            holder = self.file.read().strip() or "?"
-            self.file.close()
-            raise ActionrecError(f"{work_dir} is in use by another training run (pid {holder}, "
-                                 f"lock {path}); wait for it or choose another --work-dir") from None
+        while True:
+            try:
+                fcntl.lockf(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as e:
+                if e.errno not in (errno.EACCES, errno.EAGAIN):
+                    self.file.close()
+                    raise ActionrecError(f"cannot lock {path}: {e.strerror}") from None
+            holder = _holder(self.file)
+            if holder is not None:  # else: released since; try again
+                self.file.close()
+                raise ActionrecError(_in_use(work_dir, holder, path))
+        WorkDirLock.held.add(self.key)
         self.file.seek(0)
         self.file.truncate()
         self.file.write(str(os.getpid()))
@@ -151,8 +166,25 @@ class WorkDirLock:
 
     def release(self) -> None:
         if not self.file.closed:
-            fcntl.flock(self.file, fcntl.LOCK_UN)
-            self.file.close()
+            WorkDirLock.held.discard(self.key)
+            self.file.close()  # closing frees the process's record locks on the file
+
+
+FLOCK = "hhqqi4x"  # Linux's struct flock: type, whence, start, len, pid
+
+
+def _holder(file) -> int | None:
+    """The pid of the process holding a lock that conflicts with an exclusive lock of the whole
+    ``file`` (0: a process outside this pid namespace), or None when there is none now."""
+    query = struct.pack(FLOCK, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+    kind, _, _, _, pid = struct.unpack(FLOCK, fcntl.fcntl(file, fcntl.F_GETLK, query))
+    return None if kind == fcntl.F_UNLCK else pid
+
+
+def _in_use(work_dir, pid: int, path: Path) -> str:
+    holder = f"pid {pid}" if pid else "a process of another pid namespace"
+    return (f"{work_dir} is in use by another training run ({holder}, lock {path}); wait for it "
+            f"or choose another work dir")
 
 
 class CheckpointManager:
