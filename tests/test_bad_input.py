@@ -89,7 +89,6 @@ CASES = [
     ("report folder", "test {cfg} --checkpoint {ckpt} --out {dir}/a_file/reports",
      "cannot write reports to {dir}/a_file/reports"),
     ("work dir", "train {cfg} --work-dir {dir}/a_file/work", "cannot create work dir"),
-    ("topk 0", f"predict {VIDEO} --checkpoint {{ckpt}} --topk 0", "--topk must be >= 1"),
     ("synth non-empty", "data synth {dir} --videos 20", "is not empty"),
     ("head with backbone", f"train {{cfg}} {NEW} --set model.name=txb data.kind=features",
      "model.backbone='resnet18'"),

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import sys
 
+from ..engine.stream import IDLE_SECONDS, RECONNECT
+from ..engine.timeline import SMOOTH_WINDOWS, TOPK, WINDOW_SECONDS
 from .common import add_checkpoint, add_device, add_json
 
 
@@ -14,14 +16,16 @@ def register(sub) -> None:
     p = sub.add_parser("predict", help="top-k classes of video files, or a long video's timeline")
     p.add_argument("videos", nargs="*", metavar="VIDEO")
     add_checkpoint(p)
-    p.add_argument("--topk", type=int, default=5)
+    p.add_argument("--topk", type=TOPK.flag, default=5, metavar="K",
+                   help="classes listed per prediction (default 5; at most the model's classes)")
     p.add_argument("--backend", choices=["pytorch", "onnxruntime"], default="pytorch",
                    help="onnxruntime: the model exported to ONNX and run by ONNX Runtime (CPU)")
     t = p.add_argument_group("long videos: the model's window slid over the whole video")
-    t.add_argument("--window", type=float, metavar="SECONDS",
+    t.add_argument("--window", type=WINDOW_SECONDS.flag, metavar="SECONDS",
                    help="window length (default: a dense clip's span, else 0.5 s per segment)")
-    t.add_argument("--stride", type=float, metavar="SECONDS", help="default: half the window")
-    t.add_argument("--smooth", type=int, default=1, metavar="K",
+    t.add_argument("--stride", type=WINDOW_SECONDS.flag, metavar="SECONDS",
+                   help="default: half the window")
+    t.add_argument("--smooth", type=SMOOTH_WINDOWS.flag, default=1, metavar="K",
                    help="average each window's scores with its neighbours over K windows")
     t.add_argument("--timeline-dir", default="timelines",
                    help="where <video>.timeline.json and .csv go (default: timelines/)")
@@ -31,9 +35,9 @@ def register(sub) -> None:
     s.add_argument("--stream", metavar="SOURCE",
                    help="- (stdin: MPEG-TS, MKV, NUT), an rtsp:// or http:// URL, /dev/videoN, or a "
                         "file being written; ends at the end of the stream or on Ctrl-C")
-    s.add_argument("--reconnect", type=int, default=3, metavar="N",
+    s.add_argument("--reconnect", type=RECONNECT.flag, default=3, metavar="N",
                    help="times in a row a dropped network source is reopened (default 3)")
-    s.add_argument("--idle-timeout", type=float, default=10.0, metavar="SECONDS",
+    s.add_argument("--idle-timeout", type=IDLE_SECONDS.flag, default=10.0, metavar="SECONDS",
                    help="silence after which a network source has dropped and a followed file "
                         "has ended (default 10)")
     add_device(p)
@@ -48,7 +52,7 @@ def run(args) -> int:
         raise CliError("give VIDEO files or --stream SOURCE (one of the two)")
     if args.stream:
         return run_stream(args)
-    if args.window or args.stride or args.out_video or args.smooth > 1:
+    if args.window is not None or args.stride is not None or args.out_video or args.smooth > 1:
         return run_timeline(args)
     from ..engine.inference import predict_videos
 

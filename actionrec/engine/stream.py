@@ -9,8 +9,9 @@ How a source ends:
 - it ends (stdin's end of file, the end of an HTTP body), or a followed file gets no new data for
   ``idle_timeout`` seconds: the end of the stream, after the decoder's last frames;
 - a network source fails (an I/O error, or silence for ``idle_timeout``): it is reopened up to
-  ``reconnect`` times in a row, 1, 2, 4 ... s apart; the windows after a reconnect continue the
-  time axis where the last connection stopped. When every attempt fails: ``SourceDropped``.
+  ``reconnect`` times in a row, 1, 2, 4 ... s apart (at most ``MAX_BACKOFF`` s); the windows
+  after a reconnect continue the time axis where the last connection stopped. When every attempt
+  fails: ``SourceDropped``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,12 @@ import torch
 
 from ..config import Config
 from ..errors import ActionrecError
-from .timeline import Slider, Window
+from ..validate import Range
+from .timeline import SMOOTH_WINDOWS, Slider, Window, check_window
+
+RECONNECT = Range(0, 100, integer=True)  # reopenings in a row of a dropped network source
+IDLE_SECONDS = Range(0.001, 86400)  # silence after which a source has dropped or ended
+MAX_BACKOFF = 60.0  # seconds between reconnect attempts, at most
 
 
 class SourceDropped(ActionrecError):
@@ -72,7 +78,11 @@ def live_windows(model, cfg: Config, source: str, *, window: float | None = None
                  reconnect: int = 3, idle_timeout: float = 10.0,
                  log: Callable[[str], None] = print) -> Iterator[Window]:
     """Scored windows of ``source`` until it ends (see the module docstring); ``log`` gets a
-    line per drop and reconnect."""
+    line per drop and reconnect. The numbers are checked (``check_window``, ``RECONNECT``,
+    ``IDLE_SECONDS``) before the source is opened."""
+    check_window(window, stride)
+    RECONNECT.check(reconnect, "reconnect")
+    IDLE_SECONDS.check(idle_timeout, "idle timeout (seconds)")
     network, failures, offset = is_network(source), 0, 0.0
     while True:
         try:
@@ -109,16 +119,16 @@ def _wait(failures: int, reconnect: int, source: str, error, log) -> int:
     attempts in a row have failed."""
     if failures == reconnect:
         raise SourceDropped(f"{source}: {reconnect} reconnect attempt(s) failed (last: {error})")
-    delay = 2.0 ** failures
+    delay = min(2.0 ** failures, MAX_BACKOFF)
     log(f"{source}: reconnecting in {delay:.0f} s ({failures + 1}/{reconnect})")
     time.sleep(delay)
     return failures + 1
 
 
 def causal_smooth(windows: Iterator[Window], k: int) -> Iterator[Window]:
-    """Each window's scores averaged with those of the ``k - 1`` predicted windows before it
-    (a live stream has no future to centre on)."""
-    recent: deque[np.ndarray] = deque(maxlen=max(1, k))
+    """Each window's scores averaged with those of the ``k - 1`` (``k`` in ``SMOOTH_WINDOWS``)
+    predicted windows before it (a live stream has no future to centre on)."""
+    recent: deque[np.ndarray] = deque(maxlen=SMOOTH_WINDOWS.check(k, "smoothing"))
     for w in windows:
         if w.probs is not None:
             recent.append(w.probs)

@@ -31,9 +31,15 @@ from ..data.transforms import from_frames
 from ..data.video import open_video, short_side_size, timestamps_identify_frames
 from ..errors import ActionrecError, VideoError
 from ..runtime import release_free_memory
+from ..validate import Range
 from .evaluate import check_finite, score_views
 
 TRIM_EVERY = 8  # windows between giving freed heap memory back (runtime.release_free_memory)
+
+# What a caller (the CLI's flags, the server's query parameters) may ask for:
+WINDOW_SECONDS = Range(0, 86400, lo_open=True)  # a window's length and its stride
+TOPK = Range(1, 10_000, integer=True)  # classes listed per prediction, clipped to the model's
+SMOOTH_WINDOWS = Range(1, 10_000, integer=True)  # windows each window's scores are averaged over
 
 
 @dataclass
@@ -60,6 +66,14 @@ class Timeline:
         return np.mean(scored, axis=0) if scored else None
 
 
+def check_window(window: float | None, stride: float | None) -> None:
+    """``InvalidInput`` unless ``window`` and ``stride`` (seconds) are each ``None`` (the
+    default) or in ``WINDOW_SECONDS``."""
+    for value, name in ((window, "window"), (stride, "stride")):
+        if value is not None:
+            WINDOW_SECONDS.check(value, f"{name} (seconds)")
+
+
 def default_window(cfg: Config, fps: float) -> float:
     """Seconds a window spans by default: a dense clip's own span; for sparse (segment, snippet)
     samplers half a second per segment, the spacing of 8 segments over a 4 s clip."""
@@ -69,9 +83,10 @@ def default_window(cfg: Config, fps: float) -> float:
 
 
 def smooth(windows: list[Window], k: int) -> None:
-    """Centred moving average of each window's scores over ``k`` predicted neighbours (in place;
-    windows without a prediction are neither smoothed nor used)."""
-    if k <= 1:
+    """Centred moving average of each window's scores over ``k`` (in ``SMOOTH_WINDOWS``)
+    predicted neighbours (in place; windows without a prediction are neither smoothed nor
+    used)."""
+    if SMOOTH_WINDOWS.check(k, "smoothing") == 1:
         return
     scored = [w for w in windows if w.probs is not None]
     probs = np.stack([w.probs for w in scored]) if scored else np.zeros((0, 0))
@@ -120,7 +135,8 @@ def _frames(container, stream, short_side: int, gaps: list, packets: Iterable | 
 class Slider:
     """The windows of one opened video, each yielded once scored (in order), as its frames
     complete; ``fps``, ``window`` and ``stride`` are known once constructed, ``gaps``,
-    ``peak_held`` and ``position`` (seconds decoded) as it runs. ``packets``: see ``_frames``."""
+    ``peak_held`` and ``position`` (seconds decoded) as it runs. ``window`` and ``stride`` are
+    checked (``check_window``); ``None`` takes the default. ``packets``: see ``_frames``."""
 
     def __init__(self, model, cfg: Config, container, name: str, *, window: float | None = None,
                  stride: float | None = None, device: torch.device | None = None, batch: int = 4,
@@ -129,10 +145,9 @@ class Slider:
         self.short_side = test_short_side(cfg)
         self.container, self.stream = container, container.streams.video[0]
         self.fps = float(frame_rate(self.stream))
-        window = window or default_window(cfg, self.fps)
-        stride = stride or window / 2
-        if window <= 0 or stride <= 0:
-            raise ActionrecError(f"--window and --stride must be > 0 s, got {window} and {stride}")
+        check_window(window, stride)
+        window = default_window(cfg, self.fps) if window is None else window
+        stride = window / 2 if stride is None else stride
         self.span = max(round(window * self.fps), self.sampler.frames_per_clip)
         self.step = max(1, round(stride * self.fps))
         self.window, self.stride = self.span / self.fps, self.step / self.fps
@@ -241,7 +256,9 @@ class _Runner:
 
 
 def top(probs: np.ndarray, names: list[str], k: int) -> list[tuple[str, float]]:
-    order = np.argsort(-probs)[: min(k, len(names))]
+    """The ``k`` best classes and their scores (``k`` in ``TOPK``; all classes where there are
+    fewer)."""
+    order = np.argsort(-probs)[: min(TOPK.check(k, "topk"), len(names))]
     return [(names[i], float(probs[i])) for i in order]
 
 
@@ -311,10 +328,12 @@ def timeline_report(timeline: Timeline, names: list[str], k: int) -> dict:
 
 def write_timeline(timeline: Timeline, names: list[str], k: int, stem: Path) -> dict:
     """``<stem>.json`` (``timeline_report``) and ``<stem>.csv`` (a row per window: start, end,
-    then class and score of each of the top ``k``; ``missing`` when none)."""
+    then class and score of each of the top ``k``, at most the classes there are; ``missing`` when
+    none)."""
     import csv
     import json
 
+    k = min(TOPK.check(k, "topk"), len(names))
     report = timeline_report(timeline, names, k)
     stem.parent.mkdir(parents=True, exist_ok=True)
     report["files"] = [str(stem.with_name(f"{stem.name}.{ext}")) for ext in ("json", "csv")]
@@ -336,13 +355,15 @@ def predict_timelines(checkpoint: str | Path, videos: list[str], *, out_dir: str
                       progress: bool = True) -> Iterator[tuple[str, dict | None, str | None]]:
     """``(video, report, error)`` per video: its timeline written to ``out_dir/<stem>.timeline
     .json|.csv`` (``write_timeline``), scores smoothed over ``smoothing`` windows; a file that
-    cannot be read gets an error and the next is still predicted."""
+    cannot be read gets an error and the next is still predicted. The numbers are checked
+    (``check_window``, ``TOPK``, ``SMOOTH_WINDOWS``) before the checkpoint is loaded."""
     from .inference import load_checkpoint
 
-    if topk < 1 or smoothing < 1:
-        raise ActionrecError(f"--topk and --smooth must be >= 1, got {topk} and {smoothing}")
+    check_window(window, stride)
+    TOPK.check(topk, "topk")
+    SMOOTH_WINDOWS.check(smoothing, "smoothing")
     if out_video and len(videos) != 1:
-        raise ActionrecError("--out-video takes one video")
+        raise ActionrecError("an overlay video (out_video) is drawn for one video at a time")
     cfg, names, model, dev = load_checkpoint(checkpoint, device=device)
     for video in videos:
         try:
