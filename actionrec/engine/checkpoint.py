@@ -39,6 +39,7 @@ from ..config import Config, load_config
 from ..errors import ActionrecError, CheckpointError
 from ..files import TEMPORARY
 from ..models.pretrained import read_weights
+from ..validate import InvalidInput, load_json
 
 LATEST = "latest.json"
 BEST = "best.safetensors"
@@ -94,9 +95,10 @@ def read_metadata(path: str | os.PathLike) -> tuple[Config, list[str]]:
                               "written by actionrec train?); use `actionrec test CONFIG "
                               "--checkpoint` instead")
     try:
-        values, names = json.loads(meta["config"]), json.loads(meta["classes"])
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{path}: metadata is not valid JSON: {e}") from None
+        values, names = (load_json(meta[key], f"{path}: metadata {key!r}")
+                         for key in ("config", "classes"))
+    except InvalidInput as e:
+        raise CheckpointError(str(e)) from None
     if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
         raise CheckpointError(f"{path}: metadata 'classes' must be a non-empty list of names")
     try:

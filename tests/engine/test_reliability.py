@@ -150,3 +150,21 @@ def test_an_unreadable_validation_list_saves_the_epoch_first(synth_small, tmp_pa
         train(tiny_config(synth_small, work, f"data.val_list={tmp_path / 'bad.txt'}"))
     assert json.loads((work / "latest.json").read_text())["epoch"] == 0
     assert (work / "epoch_0000.safetensors").is_file() and not (work / "best.safetensors").exists()
+
+
+@pytest.mark.parametrize("key", ["config", "classes"])
+def test_metadata_nested_deep_is_one_line_naming_the_file_and_key(key, trained_tsn, synth_small,
+                                                                  tmp_path, capsys):
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(trained_tsn), "pt") as f:
+        meta = dict(f.metadata())
+    deep = tmp_path / "deep.safetensors"
+    save_file(load_file(trained_tsn), str(deep),
+              metadata={**meta, key: "[" * 200_000 + "]" * 200_000})
+    code, _, err = run(capsys, "predict", synth_small / "videos/move_right/0000.mp4",
+                       "--checkpoint", deep)
+    assert code == 2 and "Traceback" not in err
+    assert err.strip() == (f"actionrec: error: {deep}: metadata {key!r}: JSON nested more than 64 "
+                           f"deep")
