@@ -7,7 +7,10 @@ config values, annotation fields, checkpoint metadata, uploads.
   config value.
 - Paths: ``inside(folder, relative)`` is the path of ``relative`` under ``folder``, refused when
   it is absolute or leads out (``..``, a symlink).
-- Text: ``read_text`` decodes UTF-8 or names the file and the byte that is not.
+- Types: ``check_type`` says whether a value read from YAML or JSON is of a type hint (the
+  numbers finite, the integers 64-bit, the items of a ``list[X]`` each checked).
+- Text: ``read_text`` decodes UTF-8 or names the file and the byte that is not; ``shown`` is a
+  value as an error message quotes it (a ``repr`` cut short).
 - YAML and JSON: ``load_yaml`` and ``load_json`` bound the text's size, its nesting depth and
   (YAML) the size the aliases expand to, and refuse duplicate keys, naming both lines.
 
@@ -20,6 +23,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import reprlib
+import types
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,31 +36,49 @@ from .errors import ActionrecError
 MAX_TEXT_BYTES = 8 * 2**20  # a config, data.yaml or checkpoint's metadata
 MAX_DEPTH = 64  # nesting of mappings and lists
 MAX_NODES = 1_000_000  # a YAML document's values, counted with every alias expanded
+INT64 = 2**63  # integers are within (-INT64, INT64): what C, NumPy and torch take
 
 
 class InvalidInput(ActionrecError, ValueError):
     """A value from outside that is not what it must be; the message names where it came from."""
 
 
+class NotYaml(InvalidInput):
+    """Text that does not parse as YAML at all (as opposed to YAML past the bounds)."""
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring, _REPR.maxother, _REPR.maxlong = 60, 60, 40
+
+
+def shown(value) -> str:
+    """``repr(value)`` for an error message: long strings, numbers and collections cut short."""
+    try:
+        return _REPR.repr(value)
+    except ValueError:  # an integer of more digits than Python turns into text
+        return f"<a {type(value).__name__} too large to show>"
+
+
 @dataclass(frozen=True)
 class Range:
     """What a number may be: ``integer`` or real, ``lo``/``hi`` bounds (``None``: unbounded on that
-    side), ``lo_open`` to exclude ``lo``. Never NaN or infinite."""
+    side), ``lo_open``/``hi_open`` to exclude ``lo``/``hi``. Never NaN or infinite."""
 
     lo: float | None = None
     hi: float | None = None
     lo_open: bool = False
     integer: bool = False
+    hi_open: bool = False
 
     def describe(self) -> str:
         kind = "an integer" if self.integer else "a number"
         lo, hi = _show(self.lo), _show(self.hi)
         if self.lo is not None and self.hi is not None:
-            return f"{kind} in {'(' if self.lo_open else '['}{lo}, {hi}]"
+            return f"{kind} in {'(' if self.lo_open else '['}{lo}, {hi}{')' if self.hi_open else ']'}"
         if self.lo is not None:
             return f"{kind} {'>' if self.lo_open else '>='} {lo}"
         if self.hi is not None:
-            return f"{kind} <= {hi}"
+            return f"{kind} {'<' if self.hi_open else '<='} {hi}"
         return f"a finite {kind.split()[-1]}"
 
     def accepts(self, value) -> bool:
@@ -62,17 +86,17 @@ class Range:
             return False
         if self.integer and not isinstance(value, int):
             return False
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             return False
         if self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo):
             return False
-        return self.hi is None or value <= self.hi
+        return self.hi is None or (value < self.hi if self.hi_open else value <= self.hi)
 
     def check(self, value, where: str):
         """``value`` (an int given for a real is made a float), or ``InvalidInput`` naming
         ``where``."""
         if not self.accepts(value):
-            raise InvalidInput(f"{where}: {value!r} is not allowed; expected {self.describe()}")
+            raise InvalidInput(f"{where}: {shown(value)} is not allowed; expected {self.describe()}")
         return value if self.integer else float(value)
 
     def parse(self, text: str, where: str):
@@ -99,7 +123,7 @@ class Range:
         if self.lo is not None:
             bounds["gt" if self.lo_open else "ge"] = self.lo
         if self.hi is not None:
-            bounds["le"] = self.hi
+            bounds["lt" if self.hi_open else "le"] = self.hi
         return bounds
 
 
@@ -110,6 +134,58 @@ def _show(bound: float | None) -> str:
 
 
 SEED = Range(0, 2**32 - 1, integer=True)  # a random seed (NumPy takes 32 bits)
+
+
+def check_type(value, hint, where: str):
+    """``value`` (read from YAML or JSON) as of type ``hint``, or ``InvalidInput`` naming ``where``
+    and the type expected. ``hint`` is ``bool``, ``int`` (64-bit), ``float`` (finite; an int, or a
+    number YAML 1.1 left as text such as ``1e-4``, is made a float), ``str``, ``dict``, ``list``
+    or ``tuple`` (bare, or ``list[X]``/``tuple[X, ...]``: each item checked and named
+    ``where[i]``; a YAML list serves for a tuple), ``None``, ``typing.Any``, or a union of them."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        arms = [a for a in args if a is not type(None)]
+        if value is None and len(arms) < len(args):
+            return None
+        if len(arms) == 1:
+            return check_type(value, arms[0], where)
+        for arm in arms:
+            try:
+                return check_type(value, arm, where)
+            except InvalidInput:
+                pass
+        raise InvalidInput(f"{where}: expected {' or '.join(dict.fromkeys(map(_type_name, arms)))}, got "
+                           f"{shown(value)}")
+    kind = origin or hint
+    if kind is typing.Any or (kind in (None, type(None)) and value is None):
+        return value
+    if kind is float and isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return Range().check(value, where)
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return Range(-INT64 + 1, INT64 - 1, integer=True).check(value, where)
+    if kind in (list, tuple) and isinstance(value, list | tuple):
+        item = args[0] if args and (kind is list or args[1:] == (...,)) else typing.Any
+        return kind(check_type(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+    if kind in (bool, str, dict) and isinstance(value, kind):
+        return value
+    raise InvalidInput(f"{where}: expected {_type_name(hint)}, got {shown(value)}")
+
+
+def _type_name(hint) -> str:
+    """``float``, ``true/false``, ``list of int``: a type as an error message names it."""
+    if hint is bool:
+        return "true/false"
+    if hint in (None, type(None)):
+        return "null"
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (list, tuple) and args:
+        return f"a list of {_type_name(args[0])}"
+    return getattr(hint, "__name__", str(hint))
 
 
 def inside(folder: str | os.PathLike, relative: str | os.PathLike, where: str, *,
@@ -175,6 +251,15 @@ class _BoundedLoader(yaml.SafeLoader):
         finally:
             self.depth -= 1
 
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep)
+        except InvalidInput:
+            raise
+        except ValueError as e:  # a scalar its tag cannot hold: !!int abc, 2001-13-45, 10**5000
+            raise InvalidInput(f"{self.source}:{node.start_mark.line + 1}: {shown(node.value)} "
+                               f"cannot be read as {node.tag.rpartition(':')[2]}: {e}") from None
+
     def construct_mapping(self, node, deep=False):
         lines = {}
         for key_node, _ in node.value:
@@ -231,7 +316,7 @@ def load_yaml(text: str, source: str, *, max_depth: int = MAX_DEPTH, max_nodes: 
         _expanded_size(node, max_nodes, source)
         return loader.construct_document(node)
     except yaml.YAMLError as e:
-        raise InvalidInput(f"{source}: not valid YAML: {' '.join(str(e).split())}") from None
+        raise NotYaml(f"{source}: not valid YAML: {' '.join(str(e).split())}") from None
     finally:
         loader.dispose()
 
