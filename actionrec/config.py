@@ -1,15 +1,18 @@
 """Experiment configs: YAML files validated into dataclasses.
 
 A config has four sections (``model``, ``data``, ``train``, ``test``) and ``work_dir``. A file may
-start from another with ``_base_: relative/path.yaml`` (merged key by key). Overrides use dotted
-keys, ``--set train.lr=0.01 data.size=112``, values parsed as YAML. An unknown or mistyped key, or a
-value of the wrong type, is an error naming the file, the key and the valid keys.
+start from another with ``_base_: relative/path.yaml`` (merged key by key; at most ``MAX_BASES``
+files in a chain). Overrides use dotted keys, ``--set train.lr=0.01 data.size=112``, values parsed
+as YAML. Every file and value is read through ``validate`` (UTF-8, nesting and aliases bounded, no
+key twice). An unknown or mistyped key, a value of the wrong type, or a number that is not finite
+or outside its ``LIMITS`` is an error naming the file, the key and what was expected.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import types
+import re
+import string
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +20,10 @@ from pathlib import Path
 import yaml
 
 from .errors import ConfigError
+from .validate import SEED, InvalidInput, NotYaml, Range, check_type, load_yaml, read_text, shown
+
+MAX_BASES = 16  # files in a _base_ chain
+MAX_VALUES = 100_000  # values in a config file or --set value, aliases expanded
 
 
 @dataclass
@@ -131,102 +138,131 @@ CHOICES = {
     ("test", "crops"): (1, 3, 5, 10),
 }
 
+INT_MAX = 2**31 - 1  # no count, size or step of a config needs more
+COUNT = Range(1, INT_MAX, integer=True)
+POSITIVE, AT_LEAST_0 = Range(0, lo_open=True), Range(0)
+FRACTION = Range(0, 1, hi_open=True)
 
-def _number(v) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
-
-
-def _template(v: str) -> bool:
-    """A frame file name template: formats a frame number, and differently for each number."""
-    try:
-        return v.format(1) != v.format(2)
-    except (IndexError, KeyError, ValueError):
-        return False
-
-
-AT_LEAST_1, AT_LEAST_0 = (lambda v: v >= 1, ">= 1"), (lambda v: v >= 0, ">= 0")
-POSITIVE = (lambda v: v > 0, "> 0")
-FRACTION = (lambda v: 0 <= v < 1, "in [0, 1)")
-
-# (section, key) -> (test, what is allowed); None passes where the key may be null
+# (section, key) -> the numbers it may be (None passes where the key may be null); a number key
+# not listed is any finite number (an integer: within INT_MAX either way)
 LIMITS = {
-    ("model", "num_frames"): AT_LEAST_1,
+    ("model", "num_frames"): COUNT,
     ("model", "dropout"): FRACTION,
-    ("model", "frozen_stages"): (lambda v: 0 <= v <= 5, "in [0, 5] (stages)"),
-    ("data", "frame_template"): (_template, "a str.format template of the frame number, "
-                                            "e.g. img_{:05d}.jpg"),
-    ("data", "snippet_len"): AT_LEAST_1,
-    ("data", "stride"): AT_LEAST_1,
-    ("data", "size"): AT_LEAST_1,
-    ("data", "short_side"): AT_LEAST_1,
-    ("data", "decode_short_side"): AT_LEAST_1,
-    ("data", "scales"): (lambda v: bool(v) and all(_number(x) and 0 < x <= 1 for x in v),
-                         "a non-empty list of numbers in (0, 1]"),
-    ("data", "workers"): AT_LEAST_0,
-    ("train", "epochs"): AT_LEAST_1,
-    ("train", "batch_size"): AT_LEAST_1,
+    ("model", "frozen_stages"): Range(0, 5, integer=True),  # 1: stem, 2..5: layer1..layer4
+    ("data", "snippet_len"): COUNT,
+    ("data", "stride"): COUNT,
+    ("data", "size"): COUNT,
+    ("data", "short_side"): COUNT,
+    ("data", "decode_short_side"): COUNT,
+    ("data", "workers"): Range(0, 1024, integer=True),
+    ("train", "epochs"): COUNT,
+    ("train", "batch_size"): COUNT,
     ("train", "lr"): POSITIVE,
-    ("train", "lr_batch"): AT_LEAST_1,
+    ("train", "lr_batch"): COUNT,
     ("train", "momentum"): FRACTION,
     ("train", "weight_decay"): AT_LEAST_0,
-    ("train", "lr_steps"): (lambda v: all(_number(x) and x >= 0 for x in v),
-                            "a list of epochs (numbers >= 0)"),
     ("train", "lr_gamma"): POSITIVE,
     ("train", "min_lr"): AT_LEAST_0,
     ("train", "warmup_epochs"): AT_LEAST_0,
     ("train", "clip_grad"): POSITIVE,
-    ("train", "accumulate"): AT_LEAST_1,
-    ("train", "keep_last"): (lambda v: v >= 1, ">= 1 (the latest checkpoint is kept)"),
-    ("train", "eval_every"): AT_LEAST_1,
-    ("train", "log_every"): AT_LEAST_1,
-    ("train", "dist_timeout"): POSITIVE,
-    ("test", "clips"): AT_LEAST_1,
-    ("test", "short_side"): AT_LEAST_1,
-    ("test", "batch_size"): AT_LEAST_1,
+    ("train", "accumulate"): COUNT,
+    ("train", "seed"): SEED,
+    ("train", "keep_last"): COUNT,  # the latest checkpoint is kept
+    ("train", "eval_every"): COUNT,
+    ("train", "log_every"): COUNT,
+    ("train", "dist_timeout"): Range(0, 7 * 86400, lo_open=True),  # seconds: a week at most
+    ("test", "clips"): COUNT,
+    ("test", "short_side"): COUNT,
+    ("test", "batch_size"): COUNT,
+    ("recipe", "top1"): Range(0, 100),
 }
+# list keys: (section, key) -> (what each item may be, whether the list may be empty)
+ITEMS = {
+    ("data", "scales"): (Range(0, 1, lo_open=True), False),  # multiscale crop
+    ("train", "lr_steps"): (AT_LEAST_0, True),  # epochs
+}
+ANY_INT, ANY_NUMBER = Range(-INT_MAX, INT_MAX, integer=True), Range()
 
 
-def _check_type(value, hint, where: str):
-    """``value`` converted to ``hint`` (int -> float allowed), or ConfigError."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(hint)
-        if value is None and type(None) in args:
-            return None
-        hint = next(a for a in args if a is not type(None))
-        origin = typing.get_origin(hint)
-    expected = origin or hint
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if expected is float and isinstance(value, str):  # YAML 1.1 reads 1e-4 as a string
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    if expected is bool and not isinstance(value, bool):
-        raise ConfigError(f"{where}: expected true/false, got {value!r}")
-    if expected is int and isinstance(value, bool):
-        raise ConfigError(f"{where}: expected an integer, got {value!r}")
-    if not isinstance(value, expected):
-        raise ConfigError(f"{where}: expected {expected.__name__}, got {value!r}")
-    return value
+def _template(v: str) -> bool:
+    """A frame file name template: formats a frame number, differently for each number, into a
+    file name (no field wider than a name can be)."""
+    try:
+        specs = [spec for _, _, spec, _ in string.Formatter().parse(v) if spec]
+        if any(int(n) > 255 for spec in specs for n in re.findall(r"\d+", spec)):
+            return False
+        return v.format(1) != v.format(2)
+    except (IndexError, KeyError, ValueError, AttributeError, TypeError):
+        return False
+
+
+def _number_kind(hint) -> type | None:
+    """``int`` or ``float`` for a number field (null allowed or not), else None."""
+    kinds = [a for a in (typing.get_args(hint) or (hint,)) if a is not type(None)]
+    return kinds[0] if kinds in ([int], [float]) else None
+
+
+def _check_values(cfg: Config, source: str) -> None:
+    """Every value of ``cfg`` that its type alone does not bound: the choices, the numbers
+    (``LIMITS``, else finite), the list items (``ITEMS``) and the frame template."""
+    for (section, key), allowed in CHOICES.items():
+        value = getattr(getattr(cfg, section), key)
+        if value not in allowed:
+            raise ConfigError(f"{source}: {section}.{key}: {shown(value)} is not one of "
+                              + ", ".join(map(str, allowed)))
+    for section in (f.name for f in dataclasses.fields(cfg)):
+        part = getattr(cfg, section)
+        if not dataclasses.is_dataclass(part):
+            continue
+        for key, hint in typing.get_type_hints(type(part)).items():
+            value, where = getattr(part, key), f"{source}: {section}.{key}"
+            kind = _number_kind(hint)
+            if kind is not None and value is not None:
+                default = ANY_INT if kind is int else ANY_NUMBER
+                _check(LIMITS.get((section, key), default), value, where)
+            elif (section, key) in ITEMS:
+                item, empty = ITEMS[section, key]
+                if not (value or empty) or not all(item.accepts(x) for x in value):
+                    raise ConfigError(f"{where}: {shown(value)} is not allowed; expected a "
+                                      f"{'' if empty else 'non-empty '}list, each item "
+                                      f"{item.describe()}")
+    if not _template(cfg.data.frame_template):
+        raise ConfigError(f"{source}: data.frame_template: {shown(cfg.data.frame_template)} is "
+                          "not allowed; expected a str.format template of the frame number, "
+                          "e.g. img_{:05d}.jpg")
+
+
+def _check(limit: Range, value, where: str) -> None:
+    try:
+        limit.check(value, where)
+    except InvalidInput as e:
+        raise ConfigError(str(e)) from None
+
+
+def _key(key) -> str:
+    """A key as a message names it: as written, or quoted where it is not plain text."""
+    return key if isinstance(key, str) and key.isprintable() and key else shown(key)
 
 
 def _build(cls, values: dict, source: str, prefix: str = ""):
     """Dataclass ``cls`` from ``values``; errors read ``<source>: <dotted key>: <problem>``."""
     if not isinstance(values, dict):
-        raise ConfigError(f"{source}: {prefix.rstrip('.') or 'config'}: expected a mapping, got {values!r}")
+        raise ConfigError(f"{source}: {prefix.rstrip('.') or 'config'}: expected a mapping, got "
+                          f"{shown(values)}")
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for key, value in values.items():
-        where = f"{source}: {prefix}{key}"
+        where = f"{source}: {prefix}{_key(key)}"
         if key not in hints:
             valid = ", ".join(prefix + f.name for f in dataclasses.fields(cls))
             raise ConfigError(f"{where}: unknown key; valid keys: {valid}")
         if dataclasses.is_dataclass(hints[key]):
             kwargs[key] = _build(hints[key], value, source, f"{prefix}{key}.")
-        else:
-            kwargs[key] = _check_type(value, hints[key], where)
+            continue
+        try:
+            kwargs[key] = check_type(value, hints[key], where)
+        except InvalidInput as e:
+            raise ConfigError(str(e)) from None
     return cls(**kwargs)
 
 
@@ -240,41 +276,67 @@ def _merge(base: dict, update: dict) -> dict:
     return out
 
 
-def _read_yaml(path: Path, seen: tuple = ()) -> dict:
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    if path.resolve() in seen:
-        raise ConfigError(f"{path}: _base_ cycle")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    base = data.pop("_base_", None)
-    if base is None:
-        return data
-    if not isinstance(base, str):
-        raise ConfigError(f"{path}: _base_: expected one file name (a string), got {base!r}")
-    return _merge(_read_yaml(path.parent / base, (*seen, path.resolve())), data)
+def _read_yaml(path: Path) -> dict:
+    """The mapping of a YAML file with its ``_base_`` chain (at most ``MAX_BASES`` files) merged
+    under it."""
+    chain: list[tuple[Path, dict]] = []
+    while True:
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        if any(path.resolve() == seen.resolve() for seen, _ in chain):
+            raise ConfigError(f"{path}: _base_ cycle")
+        if len(chain) == MAX_BASES:
+            raise ConfigError(f"{chain[0][0]}: a _base_ chain of more than {MAX_BASES} files; "
+                              f"expected at most {MAX_BASES}")
+        try:
+            data = load_yaml(read_text(path), str(path), max_nodes=MAX_VALUES)
+        except InvalidInput as e:
+            raise ConfigError(str(e)) from None
+        data = {} if data is None else data
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level")
+        base = data.pop("_base_", None)
+        chain.append((path, data))
+        if base is None:
+            break
+        if not isinstance(base, str):
+            raise ConfigError(f"{path}: _base_: expected one file name (a string), got "
+                              f"{shown(base)}")
+        path = path.parent / base
+    values: dict = {}
+    for _, data in reversed(chain):
+        values = _merge(values, data)
+    return values
 
 
 def parse_overrides(overrides: list[str]) -> dict:
-    """``["train.lr=0.1", "model.options.alpha=0.25"]`` -> nested dict (values parsed as YAML)."""
+    """``["train.lr=0.1", "model.options.alpha=0.25"]`` -> nested dict (values parsed as YAML,
+    or kept as text where they are not YAML). A key set both as a value and as the parent of
+    another is an error naming both."""
     out: dict = {}
+    given: dict[tuple, str] = {}  # dotted key -> the item that set it
     for item in overrides:
         key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set {item!r}: expected key=value, e.g. train.lr=0.01")
+        parts = tuple(key.split("."))
+        if not sep or not all(parts):
+            raise ConfigError(f"--set {shown(item)}: expected key=value, e.g. train.lr=0.01")
         try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError:
+            value = load_yaml(text, f"--set {key}", max_nodes=MAX_VALUES)
+        except NotYaml:
             value = text
+        except InvalidInput as e:
+            raise ConfigError(str(e)) from None
+        for other_parts, other in given.items():
+            n = min(len(parts), len(other_parts))
+            if other_parts[:n] == parts[:n] and len(other_parts) != len(parts):
+                raise ConfigError(f"--set {shown(other)} and --set {shown(item)}: "
+                                  f"{'.'.join(parts[:n])} is given both as a value and as the "
+                                  "section of another key")
         node = out
-        *parents, leaf = key.split(".")
-        for p in parents:
+        for p in parts[:-1]:
             node = node.setdefault(p, {})
-        node[leaf] = value
+        node[parts[-1]] = value
+        given[parts] = item
     return out
 
 
@@ -292,7 +354,7 @@ def read_data_file(path: str | Path) -> dict:
     values = _read_yaml(path)
     if set(values) != {"data"}:
         raise ConfigError(f"{path}: expected one top-level key, data:, got "
-                          f"{', '.join(map(str, values)) or 'nothing'}")
+                          f"{', '.join(map(_key, values)) or 'nothing'}")
     _build(DataConfig, values["data"], str(path), "data.")
     data = dict(values["data"])
     for key in _PATH_KEYS:
@@ -313,26 +375,19 @@ def load_config(path: str | Path | None, overrides: list[str] = (), *, data: dic
     """Config from a YAML file (or a dict via ``data``, errors naming ``source``), then the
     dataset of ``data_file`` (a prepared ``data.yaml``; by default ``data.prepared`` where that
     file exists), then ``--set`` style overrides."""
-    values = _read_yaml(Path(path)) if path is not None else dict(data or {})
+    source = str(path) if path is not None else source
+    values = _read_yaml(Path(path)) if path is not None else {} if data is None else data
+    if not isinstance(values, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {shown(values)}")
     overrides = parse_overrides(list(overrides))
     if data_file is None:  # the recipe's own prepared dataset, where it has been prepared
-        prepared = _merge(values, overrides).get("data", {}).get("prepared")
+        section = _merge(values, overrides).get("data")
+        prepared = section.get("prepared") if isinstance(section, dict) else None
         data_file = prepared if isinstance(prepared, str) and Path(prepared).is_file() else None
     if data_file is not None:
         values = _merge(values, {"data": read_data_file(data_file)})
-    values = _merge(values, overrides)
-    source = str(path) if path is not None else source
-    cfg = _build(Config, values, source)
-    for (section, key), allowed in CHOICES.items():
-        value = getattr(getattr(cfg, section), key)
-        if value not in allowed:
-            raise ConfigError(f"{source}: {section}.{key}: {value!r} is not one of "
-                              + ", ".join(map(str, allowed)))
-    for (section, key), (test, allowed) in LIMITS.items():
-        value = getattr(getattr(cfg, section), key)
-        if value is not None and not test(value):
-            raise ConfigError(f"{source}: {section}.{key}: {value!r} is not allowed; expected "
-                              f"{allowed}")
+    cfg = _build(Config, _merge(values, overrides), source)
+    _check_values(cfg, source)
     return cfg
 
 

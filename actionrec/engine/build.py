@@ -15,7 +15,7 @@ from ..data.build import build_sampler
 from ..errors import ActionrecError, ConfigError
 from ..models.layouts import LAYOUTS, detect_layout
 from ..models.pretrained import load_pretrained, read_weights
-from ..models.registry import build_model, example_input, get_spec
+from ..models.registry import build_model, check_options, example_input, get_spec
 from .distributed import context
 
 log = logging.getLogger(__name__)
@@ -53,10 +53,12 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 def config_options(cfg: Config) -> dict:
     """The registry options of ``cfg.model``: its shared keys where the model takes them (a key
     set to other than its default for a model without it is an error, not dropped), its
-    ``options``, and for snippet models (StNet) ``n`` = ``data.snippet_len``, so that the frames
-    per super-image and the sampler's snippet length are one value."""
+    ``options`` (checked against the builder's signature), and for snippet models (StNet)
+    ``n`` = ``data.snippet_len``, so that the frames per super-image and the sampler's snippet
+    length are one value."""
     m = cfg.model
     spec = get_spec(m.name)
+    own = check_options(m.name, m.options, "model.options")
     shared = {"backbone": m.backbone, "dropout": m.dropout, "partial_bn": m.partial_bn,
               "frozen_stages": m.frozen_stages}
     unused = [k for k, v in shared.items() if k not in spec.options and v != DEFAULTS[k]]
@@ -65,13 +67,13 @@ def config_options(cfg: Config) -> dict:
                           f"input) takes no {unused[0]}; its options: {', '.join(spec.options)}")
     options = {k: v for k, v in shared.items() if k in spec.options}
     if spec.input == "snippets":
-        n = m.options.get("n", cfg.data.snippet_len)
+        n = own.get("n", cfg.data.snippet_len)
         if n != cfg.data.snippet_len:
             raise ConfigError(f"model.options.n={n} differs from data.snippet_len="
                               f"{cfg.data.snippet_len}: the frames per super-image are "
                               "data.snippet_len; set that alone")
         options["n"] = n
-    return {**options, **m.options}
+    return {**options, **own}
 
 
 def config_example(cfg: Config, *, batch: int = 1, generator: torch.Generator | None = None
@@ -110,7 +112,7 @@ def load_initial_weights(model: nn.Module, path: str) -> None:
         state = {k: v for k, v in renamed.items() if k is not None}
         log.info("pretrained %s: %s layout", path, layout)
     whole = any(k.startswith("backbone.") for k in state)
-    report = load_pretrained(model if whole else model.backbone, state)
+    report = load_pretrained(model if whole else model.backbone, state, source=path)
     log.info("pretrained %s -> %s: %s", path, "model" if whole else "backbone", report.summary())
     if not report.loaded and not report.adapted:
         raise ActionrecError(f"{path}: no tensor of it fits the model; {report.summary()}")

@@ -20,13 +20,15 @@ A spec carries what a caller needs besides the builder (as timm's per-model defa
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from ..errors import ActionrecError
+from ..errors import ActionrecError, ConfigError
+from ..validate import InvalidInput, check_type, shown
 from .gst import C3D, GST, P3D, GSTLarge
 from .heads import gru_classifier, lstm_classifier, temporal_conv_classifier, txb_classifier
 from .msti import MSTINet
@@ -67,6 +69,13 @@ class ModelSpec:
         """Each option with its default from the builder's signature."""
         params = inspect.signature(self.builder).parameters
         return {k: params[k].default for k in self.options}
+
+    @property
+    def types(self) -> dict[str, object]:
+        """Each option's type, from the builder's annotations."""
+        init = self.builder.__init__ if isinstance(self.builder, type) else self.builder
+        hints = typing.get_type_hints(init)
+        return {k: hints[k] for k in self.options}
 
     def describe_input(self, frames: int, size: int, options: dict | None = None) -> str:
         """The papers' notation of one view: ``8x224x224``, StNet's ``25x15x256x256`` (T x 3n
@@ -151,12 +160,31 @@ def get_spec(name: str) -> ModelSpec:
     return MODELS[name]
 
 
-def build_model(name: str, *, num_classes: int, num_frames: int, **options) -> nn.Module:
+def check_options(name: str, options: dict, section: str | None = None) -> dict:
+    """``options`` of model ``name`` as its builder takes them: each one of its options, of the
+    type its annotation says (``validate.check_type``: an int given for a float made a float,
+    numbers finite). ``ConfigError`` otherwise, naming ``section.KEY`` (a config's
+    ``model.options``) or the model and the option, and listing the options."""
     spec = get_spec(name)
-    unknown = sorted(set(options) - set(spec.options))
-    if unknown:
-        raise ActionrecError(f"model {name!r} has no option {', '.join(unknown)}; its options: "
-                             + ", ".join(f"{k}={v!r}" for k, v in spec.defaults.items()))
+    checked = {}
+    for key, value in options.items():
+        label = key if isinstance(key, str) and key.isprintable() else shown(key)
+        where = f"{section}.{label}" if section else f"model {name!r} option {label}"
+        if key not in spec.options:
+            raise ConfigError((f"{where}: " if section else "") + f"model {name!r} has no option "
+                              f"{label}; its options: "
+                              + ", ".join(f"{k}={v!r}" for k, v in spec.defaults.items()))
+        try:
+            checked[key] = check_type(value, spec.types[key], where)
+        except InvalidInput as e:
+            raise ConfigError(str(e)) from None
+    return checked
+
+
+def build_model(name: str, *, num_classes: int, num_frames: int, **options) -> nn.Module:
+    """The registered model ``name``, its ``options`` checked (``check_options``)."""
+    spec = get_spec(name)
+    options = check_options(name, options)
     try:
         return spec.builder(num_classes=num_classes, num_frames=num_frames, **options)
     except ValueError as e:

@@ -1,0 +1,154 @@
+"""Hostile configs and ``--set`` values: each is refused with one line naming the file, line, key
+or item at fault, before anything runs; whatever a config or ``--set`` says, a loaded config's
+numbers are finite and inside their limits."""
+
+import re
+
+import pytest
+
+from actionrec.config import load_config
+from actionrec.engine.build import config_options
+from actionrec.errors import ConfigError
+from tests.conftest import run
+
+
+def bomb(levels: int = 9, width: int = 9) -> str:
+    """A flow list whose anchors repeat the previous one ``width`` times: ``width**levels``
+    values once expanded (a billion laughs)."""
+    lists = [f"&a0 [{', '.join(['lol'] * width)}]"]
+    lists += [f"&a{i} [{', '.join([f'*a{i - 1}'] * width)}]" for i in range(1, levels)]
+    return f"[{', '.join(lists)}]"
+
+
+def refused(path, overrides=(), *, match: str) -> str:
+    with pytest.raises(ConfigError, match=match) as e:
+        load_config(path, list(overrides))
+    message = str(e.value)
+    assert "\n" not in message and len(message) < 600, message
+    return message
+
+
+@pytest.fixture
+def ok(tmp_path):
+    path = tmp_path / "ok.yaml"
+    path.write_text("train:\n  epochs: 1\n")
+    return path
+
+
+@pytest.mark.parametrize("section, key", [("train", "lr"), ("data", "scales"),
+                                          ("recipe", "differs")])
+def test_an_alias_bomb_is_refused_before_it_expands(tmp_path, ok, section, key):
+    path = tmp_path / "bomb.yaml"
+    path.write_text(f"{section}:\n  {key}: {bomb()}\n")
+    refused(path, match=rf"^{path}: expands to more than \d+ values")
+    refused(ok, [f"{section}.{key}={bomb()}"], match=rf"^--set {section}.{key}: expands to more")
+    child = tmp_path / "child.yaml"
+    child.write_text("_base_: bomb.yaml\n")
+    refused(child, match=rf"^{path}: expands to more")  # a _base_ is read the same way
+    data = tmp_path / "data.yaml"
+    data.write_text(f"data:\n  root: {bomb()}\n")
+    refused(ok, match=rf"^{data}: expands to more", overrides=[f"data.prepared={data}"])
+
+
+def test_a_key_given_twice_is_refused_naming_both_lines(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  lr: 0.1\n  epochs: 2\n  lr: 0.2\n")
+    refused(path, match=rf"^{path}:4: key 'lr' is given twice \(first on line 2\)")
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "utf-16"])
+def test_a_file_not_in_utf8_is_refused_naming_the_line(tmp_path, encoding):
+    path = tmp_path / "c.yaml"
+    path.write_bytes("train:\n  lr: 0.1\nwork_dir: café\n".encode(encoding))
+    refused(path, match=rf"^{path}:\d+: byte 0x.. is not UTF-8; save the file as UTF-8")
+
+
+@pytest.mark.parametrize("text", ["work_dir: " + "[" * 50000 + "]" * 50000,
+                                  "".join(" " * i + "a:\n" for i in range(3000))])
+def test_deep_nesting_is_refused(tmp_path, text):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    refused(path, match=rf"^{path}:\d+: nested deeper than 64 levels")
+
+
+def test_a_long_base_chain_is_refused(tmp_path):
+    for i in range(1500):
+        (tmp_path / f"c{i}.yaml").write_text(f"_base_: c{i + 1}.yaml\n" if i < 1499 else "")
+    refused(tmp_path / "c0.yaml", match=rf"^{tmp_path / 'c0.yaml'}: a _base_ chain of more than 16")
+    (tmp_path / "c1483.yaml").write_text("train:\n  epochs: 3\n")  # 16 files: allowed
+    assert load_config(tmp_path / "c1468.yaml").train.epochs == 3
+
+
+@pytest.mark.parametrize("overrides", [["model.name=tsn", "model.name.x=1"],
+                                       ["model.name.x=1", "model.name=tsn"],
+                                       ["train={lr: 1}", "train.epochs=2"]])
+def test_a_key_set_both_as_value_and_as_section_is_refused_naming_both(ok, overrides):
+    message = refused(ok, overrides, match=r"^--set '.*' and --set '.*': .* is given both as a "
+                                           r"value and as the section of another key")
+    assert all(repr(o) in message for o in overrides)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.warmup_epochs=.inf", "train.warmup_epochs: inf is not allowed; expected a finite"),
+    ("train.dist_timeout=.inf", "train.dist_timeout: inf is not allowed"),
+    ("train.dist_timeout=1e12", "train.dist_timeout: 1000000000000.0 is not allowed; expected a "
+                                "number in (0, 604800]"),
+    ("train.min_lr=.NaN", "train.min_lr: nan is not allowed"),
+    ("recipe.top1=1e400", "recipe.top1: inf is not allowed"),
+    ("train.epochs=1" + "0" * 400, "train.epochs: 1000"),
+    ("train.epochs=1" + "0" * 5000, "--set train.epochs:1: '1000"),
+    ("train.seed=-1", "train.seed: -1 is not allowed; expected an integer in [0, 4294967295]"),
+    ("model.dropout=1", "model.dropout: 1.0 is not allowed; expected a number in [0, 1)"),
+    ("data.frame_template={:>999999999}", "data.frame_template: '{:>999999999}' is not allowed"),
+    ("data.scales=[0.5, .nan]", "data.scales: [0.5, nan] is not allowed; expected a non-empty"),
+    ("train.lr_steps=[1, -2]", "train.lr_steps: [1, -2] is not allowed; expected a list, each"),
+])
+def test_every_number_is_finite_and_in_range(ok, override, message):
+    refused(ok, [override], match=f"^(.*: )?{re.escape(message)}")
+
+
+@pytest.mark.parametrize("option, message", [
+    ("partial_bn=abc", "model.options.partial_bn: expected true/false, got 'abc'"),
+    ("dropout=abc", "model.options.dropout: expected float, got 'abc'"),
+    ("dropout=.inf", "model.options.dropout: inf is not allowed; expected a finite number"),
+    ("frozen_stages=1.5", "model.options.frozen_stages: expected int, got 1.5"),
+    ("alpha=0.25", "model.options.alpha: model 'tsn' has no option alpha; its options: backbone="),
+])
+def test_model_options_are_checked_against_the_builder(ok, option, message):
+    cfg = load_config(ok, [f"model.options.{option}"])
+    with pytest.raises(ConfigError) as e:
+        config_options(cfg)
+    assert str(e.value).startswith(message)
+
+
+def test_model_options_of_the_right_type_pass(ok):
+    cfg = load_config(ok, ["model.name=stm", "model.options.stages=[3, 4]",
+                           "model.options.partial_bn=true", "model.options.dropout=1"])
+    options = config_options(cfg)
+    assert options["stages"] == [3, 4] and options["partial_bn"] is True
+    assert options["dropout"] == 1.0 and isinstance(options["dropout"], float)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--set", "model.options.partial_bn=abc"], "model.options.partial_bn: expected true/false"),
+    (["--set", "model.name=tsn", "model.name.x=1"], "model.name is given both"),
+    (["--set", f"train.lr={bomb()}"], "--set train.lr: expands to more than"),
+])
+def test_train_refuses_in_one_line_before_it_starts(tmp_path, ok, capsys, argv, message):
+    code, _, err = run(capsys, "train", ok, "--work-dir", tmp_path / "w", *argv)
+    assert code == 2 and err.count("\n") == 1 and err.startswith("actionrec: error: ")
+    assert message in err
+
+
+
+@pytest.mark.parametrize("text, message", [
+    ("train:\n  epochs: !!int abc\n", ":2: 'abc' cannot be read as int"),
+    ("work_dir: 2001-13-45\n", ":1: '2001-13-45' cannot be read as timestamp"),
+    ("train:\n  seed: 0x" + "f" * 5000 + "\n", "train.seed: <a int too large to show> is not allowed"),
+    ("work_dir: 2001-12-14\n", "work_dir: expected str, got datetime.date(2001, 12, 14)"),
+    ("train:\n  lr: !!binary aGk=\n", "train.lr: expected float, got b'hi'"),
+])
+def test_a_value_yaml_cannot_hold_or_of_another_type_is_one_line(tmp_path, text, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    assert message in refused(path, match=f"^{path}")
