@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..config import Config
+from ..config import COUNT, Config
 
 
 def add_config(parser: argparse.ArgumentParser) -> None:
@@ -49,9 +49,9 @@ def add_model_input(parser: argparse.ArgumentParser, default: str) -> None:
     """``--backbone --frames --size --classes --opt``: a model and the input to count or time it
     at; ``default`` says where unset values come from."""
     parser.add_argument("--backbone", help=f"ResNet trunk (default: {default})")
-    parser.add_argument("--frames", type=int, help=f"frames, segments or vectors ({default})")
-    parser.add_argument("--size", type=int, help=f"crop side ({default})")
-    parser.add_argument("--classes", type=int, help=f"classes ({default})")
+    parser.add_argument("--frames", type=COUNT.flag, help=f"frames, segments or vectors ({default})")
+    parser.add_argument("--size", type=COUNT.flag, help=f"crop side ({default})")
+    parser.add_argument("--classes", type=COUNT.flag, help=f"classes ({default})")
     parser.add_argument("--opt", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                         help="model options, see `actionrec models` (repeatable)")
 

@@ -3,6 +3,7 @@ another code base (the GST or TSM authors', torchvision's) as an actionrec check
 
 from __future__ import annotations
 
+from ..config import COUNT
 from .common import add_set
 
 
@@ -17,10 +18,10 @@ def register(sub) -> None:
                    help="the source's layout (default: detected from its keys)")
     p.add_argument("--model", help="our model to convert to (default: the --config's)")
     p.add_argument("--backbone", help="ResNet trunk, e.g. resnet50")
-    p.add_argument("--frames", type=int, help="model.num_frames")
+    p.add_argument("--frames", type=COUNT.flag, help="model.num_frames")
     p.add_argument("--config", help="a config whose model (and data, test) the checkpoint gets")
     add_set(p, "override config keys, e.g. model.options.alpha=0.25")
-    p.add_argument("--classes", type=int,
+    p.add_argument("--classes", type=COUNT.flag,
                    help="classes (default: --labels' count, else the source's classifier)")
     p.add_argument("--labels", help="label map: one class name per line (default: numbered)")
     p.add_argument("--out", required=True, help="output .safetensors")

@@ -79,15 +79,15 @@ def convert_weights(path: str | Path, source: dict, model: nn.Module, layout: st
             dropped.append(key)
         else:
             mapped[ours] = value
-    return Conversion(name, load_pretrained(model, mapped), dropped,
+    return Conversion(name, load_pretrained(model, mapped, source=str(path)), dropped,
                       LAYOUTS[name].differs(backbone))
 
 
 def source_classes(path: str | Path, source: dict, layout: str) -> int | None:
     """The row count of the classifier of ``source`` (read from ``path``), if it has one."""
     rename = LAYOUTS[layout_of(path, source, layout)].rename
-    weights = [v for k, v in source.items() if rename(k) == HEAD + "weight"]
-    return int(weights[0].shape[0]) if weights else None
+    weights = [v for k, v in source.items() if rename(k) == HEAD + "weight" and v.dim() == 2]
+    return int(weights[0].shape[0]) if weights and weights[0].shape[0] else None
 
 
 def convert_checkpoint(src: str | Path, out: str | Path, cfg: Config, *, layout: str = "auto",

@@ -1,13 +1,16 @@
 """Reading weight files safely and loading (or inflating) ImageNet weights into video models.
 
 Weight files are read with ``torch.load(weights_only=True)`` or safetensors: a ``.pth`` whose pickle
-would construct arbitrary objects (and so could run code) is refused before anything runs.
+would construct arbitrary objects (and so could run code) is refused before anything runs, and a
+file that is neither a ``torch.save`` archive nor a pickle is named as not a checkpoint. Only
+finite floating-point tensors are loaded into a model's floating-point weights.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import re
 from dataclasses import dataclass, field
 
 import torch
@@ -33,22 +36,44 @@ def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             return load_file(path)
         except (SafetensorError, OSError) as e:
             raise CheckpointError(f"{path}: not a readable safetensors file: {e}") from None
+    _check_format(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        found = re.search(r"WeightsUnpickler error:\s*([^\n]*?)(?:\.\s|\n|$)", str(e))
+        why = found.group(1) if found else _first_line(e)
         raise CheckpointError(f"{path}: refused: the file holds pickled objects other than "
-                              f"tensors, which could run code when loaded ({first})") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path}: not a readable PyTorch weights file: {e}") from None
+                              f"tensors, which could run code when loaded ({why})") from None
+    except Exception as e:  # whatever a damaged archive or pickle makes torch raise
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint: "
+                              f"{type(e).__name__}: {_first_line(e)}") from None
     for key in ("state_dict", "model", "model_dict", "module"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError(f"{path}: expected a dict of tensors (a state dict)")
+    if not (isinstance(obj, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                          for k, v in obj.items())):
+        raise CheckpointError(f"{path}: expected a dict of tensors (a state dict: names to tensors)")
     if all(k.startswith("module.") for k in obj):
         obj = {k.removeprefix("module."): v for k, v in obj.items()}
     return obj
+
+
+def _check_format(path: str) -> None:
+    """``CheckpointError`` unless ``path`` starts as ``torch.save`` writes: a zip archive, or (the
+    legacy format) a pickle of protocol 2 or later."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    zipped = head.startswith(b"PK\x03\x04")
+    pickled = len(head) > 1 and head[0] == 0x80 and 2 <= head[1] <= 5  # PROTO 2..5
+    if zipped or pickled:
+        return
+    what = "the file is empty" if not head else f"it starts with {head!r}"
+    raise CheckpointError(f"{path}: not a PyTorch checkpoint: neither a zip archive (torch.save) "
+                          f"nor a pickle; {what}")
+
+
+def _first_line(e: Exception) -> str:
+    return (str(e).strip().splitlines() or [""])[0]
 
 
 def inflate_time(weight: torch.Tensor, time_kernel: int) -> torch.Tensor:
@@ -78,19 +103,22 @@ def adapt_tensor(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor | N
     return None
 
 
-def _through_adapters(module: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def _through_adapters(module: nn.Module, state: dict[str, torch.Tensor], source: str
+                      ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """``state`` with each weight of an adapter module replaced by what its ``adapt_weight``
+    makes of it (``check_values`` first), and each key of the result -> the key of ``state`` it
+    came from."""
     adapters = {name: m for name, m in module.named_modules() if hasattr(m, "adapt_weight")}
-    if not adapters:
-        return state
-    out = {}
+    out, origin = {}, {}
     for key, value in state.items():
         adapter = adapters.get(key.removesuffix(".weight")) if key.endswith(".weight") else None
-        if adapter is None:
-            out[key] = value
-        else:
-            prefix = key.removesuffix("weight")
-            out.update({prefix + k: v for k, v in adapter.adapt_weight(value).items()})
-    return out
+        if adapter is not None:
+            check_values({key: value}, source)
+        made = {key: value} if adapter is None else {
+            key.removesuffix("weight") + k: v for k, v in adapter.adapt_weight(value).items()}
+        out.update(made)
+        origin.update(dict.fromkeys(made, key))
+    return out, origin
 
 
 @dataclass
@@ -116,21 +144,48 @@ class LoadReport:
         return "; ".join(parts)
 
 
-def load_pretrained(module: nn.Module, weights: str | os.PathLike | dict[str, torch.Tensor]
-                    ) -> LoadReport:
+def _few(keys: list[str]) -> str:
+    return ", ".join(keys[:4]) + (f", ... ({len(keys)} in all)" if len(keys) > 4 else "")
+
+
+def check_values(state: dict[str, torch.Tensor], source: str) -> None:
+    """``CheckpointError`` naming the tensors of ``state`` (first few and the count) that are not
+    floating-point or hold NaN or infinities: weights no model computes with."""
+    def finite(t: torch.Tensor) -> bool:
+        wide = t if t.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64) \
+            else t.float()
+        return bool(torch.isfinite(wide).all())
+
+    kinds = [f"{k} ({str(v.dtype).removeprefix('torch.')})" for k, v in state.items()
+             if not v.is_floating_point()]
+    if kinds:
+        raise CheckpointError(f"{source}: {len(kinds)} tensors are not floating-point weights: "
+                              f"{_few(kinds)}; expected float tensors")
+    broken = [k for k, v in state.items() if not finite(v)]
+    if broken:
+        raise CheckpointError(f"{source}: {len(broken)} tensors hold NaN or infinite values: "
+                              f"{_few(broken)}")
+
+
+def load_pretrained(module: nn.Module, weights: str | os.PathLike | dict[str, torch.Tensor], *,
+                    source: str = "weights") -> LoadReport:
     """Load every tensor of ``weights`` that fits ``module`` (directly, or inflated over time or
     stacked frames) and report the rest; a classifier of another size is reported and skipped.
+    What would load into a floating-point weight must be finite floating-point (``check_values``;
+    errors name ``source``, or the file ``weights``); nothing is loaded otherwise.
 
     A submodule that replaces a 2D conv with something else (GST's two paths, C3D's grouped 3D
     conv) defines ``adapt_weight(weight2d) -> {its own keys: tensors}``; the 2D weight stored
     under its name is passed through it.
     """
-    source = read_weights(weights) if not isinstance(weights, dict) else dict(weights)
-    source = _through_adapters(module, source)
+    if not isinstance(weights, dict):
+        source = str(weights)
+    given = read_weights(weights) if not isinstance(weights, dict) else dict(weights)
+    tensors, origin = _through_adapters(module, given, source)
     target = module.state_dict()
     report = LoadReport()
     new_state = {}
-    for key, value in source.items():
+    for key, value in tensors.items():
         if key not in target:
             report.unexpected.append(key)
             continue
@@ -141,5 +196,7 @@ def load_pretrained(module: nn.Module, weights: str | os.PathLike | dict[str, to
         (report.loaded if fitted is value else report.adapted).append(key)
         new_state[key] = fitted.to(target[key].dtype)
     report.missing = [k for k in target if k not in new_state and not k.endswith("num_batches_tracked")]
+    check_values({origin[k]: given[origin[k]] for k in report.loaded + report.adapted
+                  if target[k].is_floating_point()}, source)
     module.load_state_dict(new_state, strict=False)
     return report
