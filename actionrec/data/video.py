@@ -68,15 +68,23 @@ def _check_indices(path: str, indices, num_frames: int) -> np.ndarray:
 X264_REPEATABLE = {"preset": "veryfast", "x264-params": "mbtree=0"}
 
 
-def open_video(path: str, *, threads: int = 0):
+class TooManyPixels(VideoError):
+    """A video whose frames are larger than a reader's ``max_pixels``."""
+
+
+def open_video(path: str, *, threads: int = 0, max_pixels: int | None = None):
     """The open PyAV container of a video file (its first video stream set to ``threads``
-    decoder threads, 0: FFmpeg's choice), or a VideoError saying why it cannot be read."""
+    decoder threads, 0: FFmpeg's choice), or a VideoError saying why it cannot be read.
+    ``max_pixels``: a stream whose frames are larger is a ``TooManyPixels``, and FFmpeg's decoders,
+    those probing the file while it opens included, allocate no frame of much more (twice, and
+    room for the decoders' padding to their block size)."""
     if not os.path.exists(path):
         raise VideoError(f"{path}: file not found")
     if os.path.getsize(path) == 0:
         raise VideoError(f"{path}: empty file (0 bytes)")
+    limit = {} if max_pixels is None else {"max_pixels": str(2 * max_pixels + 2**16)}
     try:
-        container = av.open(path)
+        container = av.open(path, options=limit)
     except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
         raise VideoError(f"{path}: cannot open as a video: {e}") from None
     if not container.streams.video:
@@ -85,6 +93,15 @@ def open_video(path: str, *, threads: int = 0):
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
     stream.codec_context.thread_count = threads
+    if max_pixels is not None:
+        ctx = stream.codec_context
+        ctx.options = limit
+        if ctx.width * ctx.height > max_pixels or not ctx.width * ctx.height:
+            container.close()  # 0x0: opening could not decode a frame within the limit
+            size = (f"{ctx.width}x{ctx.height} pixels" if ctx.width * ctx.height else
+                    "unknown size (the first does not decode within the limit)")
+            raise TooManyPixels(f"{path}: frames of {size}; expected at most {max_pixels} "
+                                f"pixels per frame")
     return container
 
 
@@ -103,14 +120,15 @@ class VideoReader:
     back to a sequential pass from the start, so seeking never changes which frame is returned.
 
     ``threads``: decoder threads, 0 lets FFmpeg choose (good for a single reader; use 1 inside
-    DataLoader workers, which already run in parallel). ``frames_decoded`` counts the frames the
-    last ``read`` decoded.
+    DataLoader workers, which already run in parallel). ``max_pixels``: see ``open_video``.
+    ``frames_decoded`` counts the frames the last ``read`` decoded.
     """
 
-    def __init__(self, path: str | os.PathLike, *, seek_min_gap: int = 8, threads: int = 0):
+    def __init__(self, path: str | os.PathLike, *, seek_min_gap: int = 8, threads: int = 0,
+                 max_pixels: int | None = None):
         self.path = str(path)
         self.seek_min_gap = seek_min_gap
-        self.threads = threads
+        self.threads, self.max_pixels = threads, max_pixels
         self._num_frames: int | None = None
         self._table: tuple[list[int], dict[int, int], list[int]] | None = None
         self.frames_decoded = 0
@@ -127,7 +145,7 @@ class VideoReader:
 
     # -- opening / closing ---------------------------------------------------------------------
     def _open(self):
-        return open_video(self.path, threads=self.threads)
+        return open_video(self.path, threads=self.threads, max_pixels=self.max_pixels)
 
     def close(self) -> None:
         self._container.close()
