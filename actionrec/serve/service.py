@@ -4,7 +4,9 @@ once, a video file checked against the limits, then scored by the test protocol 
 activation maps of its first view (``analysis/cam.py``).
 
 Every refusal is a ``Refused`` carrying the HTTP status and a one-line reason; a request past
-its deadline stops between windows (timeline) or before the model runs (``DeadlinePassed``).
+its deadline, or running when ``stop()`` is called, stops between windows (timeline) or before the
+model runs (``DeadlinePassed``). A frame's size is checked from the stream's header before any
+frame is decoded.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from ..analysis.flops import count_macs, count_params
 from ..config import Config
 from ..data.build import build_dataset
 from ..data.datasets import ListEntry
-from ..data.video import probe
+from ..data.video import TooManyPixels, probe
 from ..engine.evaluate import check_finite, score_views
 from ..engine.inference import load_checkpoint, load_for_config
 from ..engine.timeline import slide, smooth, timeline_report, top
@@ -50,6 +52,11 @@ class Limits:
     workers: int = 1  # requests computed at once
     queue: int = 4  # requests waiting beyond those; more get 503
     timeout_s: float = 120.0  # per request, waiting included
+    max_pixels: int = 4096 * 4096  # per frame
+    uploads: int = 8  # request bodies received at once; more get 503
+    upload_timeout_s: float = 30.0  # a body's grace period before it must keep up the rate below
+    upload_min_kib_s: float = 64.0  # a body's least mean rate after its grace period
+    shutdown_s: float = 10.0  # on SIGTERM, requests still running get this long, then stop
 
 
 def _png(image: np.ndarray) -> str:
@@ -75,7 +82,12 @@ class Service:
         # Grad-CAM hooks the shared model's layer4 and backpropagates into its parameters: two at
         # once would read each other's maps
         self.cam_lock = threading.Lock()
+        self.stopping = threading.Event()
         self.info = self._describe()
+
+    def stop(self) -> None:
+        """Requests running now stop at their next check, as if past their deadline."""
+        self.stopping.set()
 
     def _describe(self) -> dict:
         cfg, m = self.cfg, self.cfg.model
@@ -94,7 +106,9 @@ class Service:
     def check(self, path: str) -> dict:
         """The upload's length and size, or ``Refused`` (422 unreadable, 413 too long)."""
         try:
-            info = probe(path)
+            info = probe(path, max_pixels=self.limits.max_pixels)
+        except TooManyPixels as e:
+            raise Refused(413, f"{str(e).replace(str(path), 'upload')} (--max-pixels)") from None
         except (VideoError, OSError, ValueError) as e:
             raise Refused(422, _unreadable(e, path)) from None
         duration = info.num_frames / info.fps if info.fps else 0.0
@@ -116,13 +130,13 @@ class Service:
                                crops=cfg.test.crops)[0]
         if sample["clip"] is None:
             raise Refused(422, _unreadable(sample["bad"][0][1], path))
-        _check(deadline)
+        self._check(deadline)
         probs = score_views(self.model, sample["clip"][None].to(self.device)).cpu()
         check_finite(probs, lambda _: "upload")
         result["top"] = [{"class": c, "prob": p} for c, p in top(probs[0].numpy(), self.names,
                                                                  topk)]
         if cam:
-            _check(deadline)
+            self._check(deadline)
             clip = sample["clip"][0].to(self.device)
             with self.cam_lock:
                 maps, index = grad_cam(self.model, clip)
@@ -136,19 +150,18 @@ class Service:
         try:
             timeline = slide(self.model, self.cfg, path, window=window, stride=stride,
                              device=self.device, batch=self.cfg.test.batch_size, progress=False,
-                             each_window=lambda: _check(deadline))
+                             each_window=lambda: self._check(deadline))
         except VideoError as e:
             raise Refused(422, _unreadable(e, path)) from None
         smooth(timeline.windows, smoothing)
         return {k: v for k, v in timeline_report(timeline, self.names, topk).items()
                 if k != "video"}  # the server's temporary file name is nobody's business
 
+    def _check(self, deadline: float) -> None:
+        if self.stopping.is_set() or time.monotonic() > deadline:
+            raise DeadlinePassed
+
 
 def _unreadable(error, path: str) -> str:
     """The reader's reason, naming the upload instead of the server's temporary file."""
     return f"not a readable video: {str(error).replace(str(path), 'upload')}"
-
-
-def _check(deadline: float) -> None:
-    if time.monotonic() > deadline:
-        raise DeadlinePassed

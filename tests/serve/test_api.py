@@ -1,12 +1,11 @@
 """``actionrec serve`` through a real uvicorn server on 127.0.0.1: the answers are those of
 ``actionrec predict`` and of the timeline, every bad upload is a 4xx with a one-line reason and
 leaves no file behind, the queue answers 503 when full, slow requests time out, and the token
-guards the API."""
+guards the API. What an attacker sends: ``test_hostile.py``."""
 
 import base64
 import io
 import os
-import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -31,7 +30,8 @@ def server(trained_tsn, tmp_path_factory):
 def test_model_and_health(server, trained_tsn):
     url, _, _ = server
     assert call(url, "/healthz")[:2] == (200, {"status": "ok", "model": "tsn", "in_progress": 0,
-                                               "capacity": 2})
+                                               "capacity": 2, "uploading": 0,
+                                               "upload_capacity": 8})
     code, info, _ = call(url, "/v1/model")
     cfg, names, model, _ = load_checkpoint(trained_tsn, device="cpu")
     example = example_input(get_spec("tsn"), frames=4, size=32)
@@ -64,7 +64,7 @@ def test_prediction_equals_predicts_with_timeline_and_maps(server, trained_tsn, 
     for src in body["cam"]["frames"]:
         image = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
         assert image.size == (32, 32) and np.asarray(image).std() > 0
-    assert body["video"]["duration_s"] == 6.0 and not list(scratch.iterdir())
+    assert body["video"]["duration_s"] == 6.0 and not uploads_left(scratch)
 
 
 @pytest.mark.parametrize("name,body,status,reason", [
@@ -82,21 +82,11 @@ def test_bad_uploads_are_one_line_4xx_and_leave_no_file(server, clips, name, bod
     code, answer, _ = call(url, "/v1/predict", data, method="POST")
     assert code == status and answer["detail"].startswith(reason), answer
     assert "\n" not in answer["detail"] and str(scratch) not in answer["detail"]
-    assert not list(scratch.iterdir())
+    assert not uploads_left(scratch)
 
 
-def test_a_multipart_form_is_refused_with_the_way_to_send(server, clips):
-    code, answer, _ = call(server[0], "/v1/predict", b"--x\r\n\r\n--x--\r\n",
-                           {"Content-Type": "multipart/form-data; boundary=x"})
-    assert code == 415 and "--data-binary" in answer["detail"]
-
-
-def hold_upload(url: str) -> socket.socket:
-    """A request whose body arrives slowly: it holds its slot while its bytes come."""
-    host, port = url.removeprefix("http://").split(":")
-    s = socket.create_connection((host, int(port)))
-    s.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b"\0" * 10)
-    return s
+def uploads_left(scratch) -> list:
+    return list(scratch.rglob("actionrec_upload_*"))
 
 
 def wait_for_in_progress(url: str, n: int) -> None:
@@ -107,29 +97,24 @@ def wait_for_in_progress(url: str, n: int) -> None:
     raise AssertionError(f"never {n} requests in progress: {call(url, '/healthz')[1]}")
 
 
-def test_a_full_queue_answers_503_and_slots_come_back(server, clips):
-    url, scratch, _ = server  # 1 worker + 1 waiting
-    held = [hold_upload(url) for _ in range(2)]
-    wait_for_in_progress(url, 2)
-    code, answer, headers = call(url, "/v1/predict", (clips / "clip.mp4").read_bytes())
-    assert code == 503 and "busy" in answer["detail"] and int(headers["Retry-After"]) >= 1
-    for s in held:
-        s.close()
-    wait_for_in_progress(url, 0)
-    with ThreadPoolExecutor(2) as pool:  # both slots free again: two at once are served
-        answers = list(pool.map(lambda _: call(url, "/v1/predict",
-                                               (clips / "clip.mp4").read_bytes())[0], range(2)))
-    assert answers == [200, 200] and not list(scratch.iterdir())
-
-
-def test_a_request_past_its_timeout_is_504_and_frees_its_slot(trained_tsn, tmp_path, clips):
-    with served(trained_tsn, tmp_path, "--timeout", "1", "--queue", "0") as (url, scratch, _):
-        code, answer, _ = call(url, "/v1/predict?timeline=true&window=0.2&stride=0.04",
-                               (clips / "long.mp4").read_bytes())
-        assert code == 504 and "1 s per request (--timeout)" in answer["detail"]
+def test_a_full_queue_answers_503_slow_requests_504_and_slots_come_back(trained_tsn, tmp_path,
+                                                                          clips):
+    slow = ("/v1/predict?timeline=true&window=0.2&stride=0.04", (clips / "long.mp4").read_bytes())
+    video = (clips / "clip.mp4").read_bytes()
+    with served(trained_tsn, tmp_path, "--timeout", "2", "--queue", "1") as (url, scratch, _):
+        with ThreadPoolExecutor(2) as pool:  # 1 worker + 1 waiting: both slots held
+            held = [pool.submit(call, url, *slow) for _ in range(2)]
+            wait_for_in_progress(url, 2)
+            code, answer, headers = call(url, "/v1/predict", video)
+            assert code == 503 and "busy" in answer["detail"] and int(headers["Retry-After"]) >= 1
+            for request in held:
+                code, answer, _ = request.result()
+                assert code == 504 and "2 s per request (--timeout)" in answer["detail"]
         wait_for_in_progress(url, 0)  # the worker stops at its next window, and its slot is free
-        assert not list(scratch.iterdir())
-        assert call(url, "/v1/predict", (clips / "clip.mp4").read_bytes())[0] == 200
+        assert not uploads_left(scratch)
+        with ThreadPoolExecutor(2) as pool:  # both slots free again: two at once are served
+            answers = list(pool.map(lambda _: call(url, "/v1/predict", video)[0], range(2)))
+        assert answers == [200, 200] and not uploads_left(scratch)
 
 
 def test_the_token_guards_the_api_and_a_public_bind_warns(trained_tsn, tmp_path, clips):
@@ -144,6 +129,7 @@ def test_the_token_guards_the_api_and_a_public_bind_warns(trained_tsn, tmp_path,
         proc.terminate()
         err = proc.communicate(timeout=30)[1].decode()
     assert "warning: serving on 0.0.0.0: other machines can reach it" in err
+    assert "a bearer token is required for /v1" in err
 
 
 def test_concurrent_requests_on_three_workers_are_each_their_own(trained_tsn, tmp_path, clips):
