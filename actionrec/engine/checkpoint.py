@@ -39,7 +39,7 @@ from ..config import Config, load_config
 from ..errors import ActionrecError, CheckpointError
 from ..files import TEMPORARY
 from ..models.pretrained import read_weights
-from ..validate import InvalidInput, load_json
+from ..validate import InvalidInput, inside, load_json, read_text
 
 LATEST = "latest.json"
 BEST = "best.safetensors"
@@ -252,16 +252,29 @@ class CheckpointManager:
                     p.unlink(missing_ok=True)
 
     def latest(self) -> tuple[Path, dict] | None:
-        """(weights path, training state) of the newest complete checkpoint, or None."""
+        """(weights path, training state) of the newest complete checkpoint, or None. A
+        ``latest.json`` that is not what training writes, names a file outside the work dir or a
+        state file that cannot be read is a ``CheckpointError`` naming the file."""
         pointer = self.dir / LATEST
         if not pointer.is_file():
             return None
-        info = json.loads(pointer.read_text())
-        weights, state_path = self.dir / info["weights"], self.dir / info["state"]
+        try:
+            info = load_json(read_text(pointer), str(pointer))
+            if not (isinstance(info, dict) and all(isinstance(info.get(k), str) for k in
+                                                   ("weights", "state"))):
+                raise InvalidInput(f"{pointer}: expected {{\"epoch\": N, \"weights\": FILE, "
+                                   f"\"state\": FILE}} as training writes it")
+            weights, state_path = (inside(self.dir, info[k], f"{pointer}: {k!r}")
+                                   for k in ("weights", "state"))
+        except InvalidInput as e:
+            raise CheckpointError(str(e)) from None
         try:
             state = torch.load(state_path, map_location="cpu", weights_only=True)
         except FileNotFoundError:
             raise CheckpointError(f"{state_path}: named by {pointer} but missing") from None
         except pickle.UnpicklingError as e:
             raise CheckpointError(f"{state_path}: refused, not a plain state file: {e}") from None
+        except (RuntimeError, EOFError, OSError) as e:  # torch.load's errors on a damaged file
+            raise CheckpointError(f"{state_path}: not a readable training state: "
+                                  f"{str(e).strip().splitlines()[0]}") from None
         return weights, state

@@ -4,6 +4,7 @@ import errno
 import json
 import logging
 import os
+import re
 import stat
 
 import pytest
@@ -168,3 +169,19 @@ def test_metadata_nested_deep_is_one_line_naming_the_file_and_key(key, trained_t
     assert code == 2 and "Traceback" not in err
     assert err.strip() == (f"actionrec: error: {deep}: metadata {key!r}: JSON nested more than 64 "
                            f"deep")
+
+
+@pytest.mark.parametrize("latest,expected", [
+    ("[" * 100_000 + "]" * 100_000, "latest.json: JSON nested more than 64 deep"),
+    ('{"epoch": 0}', 'latest.json: expected {"epoch": N, "weights": FILE, "state": FILE}'),
+    ('{"epoch": 0, "weights": "../elsewhere.safetensors", "state": "s.pt"}',
+     "latest.json: 'weights': '../elsewhere.safetensors' leads outside"),
+    ('{"epoch": 0, "weights": "w.safetensors", "state": "damaged.pt"}',
+     "damaged.pt: not a readable training state"),
+    ("not json", "latest.json: not valid JSON"),
+])
+def test_a_bad_latest_json_is_one_line(latest, expected, tmp_path):
+    (tmp_path / "latest.json").write_text(latest)
+    (tmp_path / "damaged.pt").write_bytes(b"PK\x03\x04 cut short")
+    with pytest.raises(CheckpointError, match=f"^{tmp_path}/.*{re.escape(expected)}"):
+        checkpoint.CheckpointManager(tmp_path).latest()
