@@ -193,18 +193,21 @@ def test_frames_over_max_pixels_are_refused_before_decoding(server, tmp_path):
 
 
 def peak_rss_mib(path) -> float:
-    """The peak RSS of a process that probes ``path`` with the default 4096x4096 limit."""
-    script = ("import resource, sys\nfrom actionrec.data.video import probe, TooManyPixels\n"
+    """The peak RSS (MiB) of a process while it probes ``path`` with the default 4096x4096
+    limit, counted from after its imports (the peak reset through /proc/self/clear_refs)."""
+    script = ("import re, sys\nfrom actionrec.data.video import probe, TooManyPixels\n"
+              "open('/proc/self/clear_refs', 'w').write('5')\n"
               "try:\n    probe(sys.argv[1], max_pixels=4096 * 4096)\nexcept TooManyPixels:\n"
-              "    pass\nprint(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+              "    pass\nprint(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1])\n")
     out = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True,
                          text=True, check=True).stdout
     return int(out) / 1024
 
 
 def test_a_frame_over_the_limit_costs_no_decoded_frame(tmp_path):
-    """A 5000x5000 PNG (25 M pixels; 72 MiB decoded) is refused with the memory of a tiny one."""
-    huge, tiny = png(tmp_path / "huge.png", 5000), png(tmp_path / "tiny.png", 16)
+    """A 6000x6000 PNG (36 M pixels, over twice the limit: 103 MiB decoded) is refused with the
+    memory of a tiny one."""
+    huge, tiny = png(tmp_path / "huge.png", 6000), png(tmp_path / "tiny.png", 16)
     assert peak_rss_mib(huge) < peak_rss_mib(tiny) + 30
 
 
