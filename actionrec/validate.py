@@ -48,15 +48,18 @@ class NotYaml(InvalidInput):
 
 
 _REPR = reprlib.Repr()
-_REPR.maxstring, _REPR.maxother, _REPR.maxlong = 60, 60, 40
+_REPR.maxstring, _REPR.maxother, _REPR.maxlong, _REPR.maxlevel = 60, 60, 40, 3
+MAX_SHOWN = 200  # characters of a value quoted in a message
 
 
 def shown(value) -> str:
-    """``repr(value)`` for an error message: long strings, numbers and collections cut short."""
+    """``repr(value)`` for an error message: long strings, numbers and collections cut short (at
+    most ``MAX_SHOWN`` characters)."""
     try:
-        return _REPR.repr(value)
+        text = _REPR.repr(value)
     except ValueError:  # an integer of more digits than Python turns into text
         return f"<a {type(value).__name__} too large to show>"
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -308,8 +311,9 @@ def load_yaml(text: str, source: str, *, max_depth: int = MAX_DEPTH, max_nodes: 
     ``max_depth``, at most ``max_nodes`` values with aliases expanded, no key given twice."""
     if len(text) > MAX_TEXT_BYTES:
         raise InvalidInput(f"{source}: {len(text)} characters; expected at most {MAX_TEXT_BYTES}")
-    loader = _BoundedLoader(text, source, max_depth)
+    loader = None
     try:
+        loader = _BoundedLoader(text, source, max_depth)  # refuses unprintable characters
         node = loader.get_single_node()
         if node is None:
             return None
@@ -318,7 +322,8 @@ def load_yaml(text: str, source: str, *, max_depth: int = MAX_DEPTH, max_nodes: 
     except yaml.YAMLError as e:
         raise NotYaml(f"{source}: not valid YAML: {' '.join(str(e).split())}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def load_json(text: str | bytes, source: str, *, max_depth: int = MAX_DEPTH,
