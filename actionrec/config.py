@@ -318,7 +318,7 @@ def parse_overrides(overrides: list[str]) -> dict:
     for item in overrides:
         key, sep, text = item.partition("=")
         parts = tuple(key.split("."))
-        if not sep or not all(parts):
+        if not sep or not all(parts) or not key.isprintable():
             raise ConfigError(f"--set {shown(item)}: expected key=value, e.g. train.lr=0.01")
         try:
             value = load_yaml(text, f"--set {key}", max_nodes=MAX_VALUES)

@@ -2,13 +2,19 @@
 or item at fault, before anything runs; whatever a config or ``--set`` says, a loaded config's
 numbers are finite and inside their limits."""
 
+import dataclasses
+import math
 import re
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from actionrec.config import load_config
+from actionrec.config import INT_MAX, ITEMS, LIMITS, Config, load_config
 from actionrec.engine.build import config_options
-from actionrec.errors import ConfigError
+from actionrec.errors import ActionrecError, ConfigError
+from actionrec.validate import Range
 from tests.conftest import run
 
 
@@ -152,3 +158,96 @@ def test_a_value_yaml_cannot_hold_or_of_another_type_is_one_line(tmp_path, text,
     path = tmp_path / "c.yaml"
     path.write_text(text)
     assert message in refused(path, match=f"^{path}")
+
+
+# --- properties: whatever the text, a Config inside its limits or one ActionrecError line -------
+
+SECTIONS = {f.name: f.type for f in dataclasses.fields(Config)}
+FIELDS = [(s, f.name) for s in ("model", "data", "train", "test", "recipe")
+          for f in dataclasses.fields(getattr(Config(), s))]
+DOTTED = [f"{s}.{k}" for s, k in FIELDS] + ["work_dir", "model.options.partial_bn",
+                                            "model.options.alpha", "model.options.stages"]
+SCALARS = st.one_of(
+    st.none(), st.booleans(), st.floats(),
+    st.integers(-2**70, 2**70), st.sampled_from([0, 1, -1, 2**31, 2**63, 10**400]),
+    st.text(max_size=8), st.sampled_from(["1e-4", ".inf", "-.inf", ".nan", "1e999", "[1", "abc",
+                                          "{:05d}", "img_{:05d}.jpg", "{:>99999}", "tsn", "gst"]))
+VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
+                      | st.dictionaries(st.text(max_size=4) | st.sampled_from(DOTTED), inner,
+                                        max_size=4), max_leaves=12)
+HOSTILE = st.one_of(  # YAML text that is hostile in its shape, not only in its values
+    st.builds(bomb, st.integers(1, 9), st.integers(1, 9)),
+    st.integers(1, 200).map(lambda n: "[" * n + "]" * n),
+    st.integers(1, 200).map(lambda n: "{a: " * n + "1" + "}" * n),
+    st.text(max_size=30))
+
+
+@st.composite
+def documents(draw) -> str:
+    """A config's YAML: known sections and keys (and some unknown), values of any shape, and now
+    and then a hostile value, a key given twice or a text appended."""
+    doc = draw(st.dictionaries(st.sampled_from([*SECTIONS, "x"]), st.dictionaries(
+        st.sampled_from([k for _, k in FIELDS] + ["options", "y"]), VALUES, max_size=6),
+        max_size=4))
+    text = yaml.safe_dump(doc, default_flow_style=False)
+    if draw(st.booleans()):
+        section = draw(st.sampled_from([*SECTIONS]))
+        text += f"{section}:\n  {draw(st.sampled_from(FIELDS))[1]}: {draw(HOSTILE)}\n"
+    if draw(st.booleans()):
+        text += draw(st.text(max_size=20))
+    return text
+
+
+def override() -> st.SearchStrategy:
+    """``--set`` items: dotted keys (known, extended, unknown) = YAML of any shape, or any text."""
+    keys = st.sampled_from(DOTTED) | st.builds("{}.{}".format, st.sampled_from(DOTTED),
+                                               st.text(max_size=3)) | st.text(max_size=8)
+    values = VALUES.map(lambda v: yaml.safe_dump(v, default_flow_style=True).strip()) | HOSTILE
+    return st.builds("{}={}".format, keys, values) | st.text(max_size=20)
+
+
+def holds(load) -> None:
+    """``load()`` is a Config whose every number is finite and inside its limits (and whose model
+    options pass or are refused), or raises one ActionrecError line."""
+    try:
+        cfg = load()
+        config_options(cfg)
+    except ActionrecError as e:
+        assert "\n" not in str(e) and len(str(e)) < 2000, str(e)
+        return
+    for section, key in FIELDS:
+        value = getattr(getattr(cfg, section), key)
+        if isinstance(value, bool) or value is None:
+            continue
+        if isinstance(value, int | float):
+            assert math.isfinite(value) and abs(value) <= INT_MAX
+            assert LIMITS.get((section, key), Range()).accepts(value), (section, key, value)
+        if (section, key) in ITEMS:
+            assert all(ITEMS[section, key][0].accepts(x) for x in value), (section, key, value)
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory):
+    return tmp_path_factory.mktemp("hostile_config")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=documents())
+def test_any_config_text_loads_inside_its_limits_or_is_one_line(scratch, text):
+    path = scratch / "c.yaml"
+    path.write_text(text)
+    holds(lambda: load_config(path))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.text(max_size=60))
+def test_any_text_as_a_config_is_one_line_or_a_config(scratch, text):
+    path = scratch / "t.yaml"
+    path.write_bytes(text.encode("utf-8", "surrogatepass"))
+    holds(lambda: load_config(path))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(items=st.lists(override(), max_size=5), name=st.sampled_from(["tsn", "stm", "gst", "x"]))
+def test_any_set_items_load_inside_their_limits_or_are_one_line(items, name):
+    holds(lambda: load_config(None, [f"model.name={name}", *items]))
