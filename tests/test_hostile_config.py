@@ -94,6 +94,17 @@ def test_a_key_set_both_as_value_and_as_section_is_refused_naming_both(ok, overr
     assert all(repr(o) in message for o in overrides)
 
 
+@pytest.mark.parametrize("item", ["train.lr", "=1", "train..lr=1", "tra\nin.lr=1", "train.=1"])
+def test_a_set_item_that_is_not_key_value_is_refused(ok, item):
+    refused(ok, [item], match=r"^--set '.*': expected key=value, e.g. train.lr=0.01$")
+
+
+def test_a_control_character_is_one_line_naming_the_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("work_dir: a\x1fb\n")
+    refused(path, match=rf"^{path}: not valid YAML: unacceptable character #x001f")
+
+
 @pytest.mark.parametrize("override, message", [
     ("train.warmup_epochs=.inf", "train.warmup_epochs: inf is not allowed; expected a finite"),
     ("train.dist_timeout=.inf", "train.dist_timeout: inf is not allowed"),
