@@ -142,9 +142,10 @@ SEED = Range(0, 2**32 - 1, integer=True)  # a random seed (NumPy takes 32 bits)
 def check_type(value, hint, where: str):
     """``value`` (read from YAML or JSON) as of type ``hint``, or ``InvalidInput`` naming ``where``
     and the type expected. ``hint`` is ``bool``, ``int`` (64-bit), ``float`` (finite; an int, or a
-    number YAML 1.1 left as text such as ``1e-4``, is made a float), ``str``, ``dict``, ``list``
-    or ``tuple`` (bare, or ``list[X]``/``tuple[X, ...]``: each item checked and named
-    ``where[i]``; a YAML list serves for a tuple), ``None``, ``typing.Any``, or a union of them."""
+    number YAML 1.1 left as text such as ``1e-4``, is made a float), ``str`` (no NUL character),
+    ``dict``, ``list`` or ``tuple`` (bare, or ``list[X]``/``tuple[X, ...]``: each item checked and
+    named ``where[i]``; a YAML list serves for a tuple), ``None``, ``typing.Any``, or a union of
+    them."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         arms = [a for a in args if a is not type(None)]
@@ -174,6 +175,9 @@ def check_type(value, hint, where: str):
     if kind in (list, tuple) and isinstance(value, list | tuple):
         item = args[0] if args and (kind is list or args[1:] == (...,)) else typing.Any
         return kind(check_type(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+    if kind is str and isinstance(value, str) and "\0" in value:  # no path or name holds one
+        raise InvalidInput(f"{where}: {shown(value)} is not allowed; expected text without NUL "
+                           "characters")
     if kind in (bool, str, dict) and isinstance(value, kind):
         return value
     raise InvalidInput(f"{where}: expected {_type_name(hint)}, got {shown(value)}")

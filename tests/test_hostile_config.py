@@ -262,3 +262,9 @@ def test_any_text_as_a_config_is_one_line_or_a_config(scratch, text):
 @given(items=st.lists(override(), max_size=5), name=st.sampled_from(["tsn", "stm", "gst", "x"]))
 def test_any_set_items_load_inside_their_limits_or_are_one_line(items, name):
     holds(lambda: load_config(None, [f"model.name={name}", *items]))
+
+
+def test_a_nul_character_in_a_text_value_is_refused(tmp_path, ok, capsys):
+    code, _, err = run(capsys, "train", ok, "--set", 'work_dir="/tmp/a\\0b"')
+    assert code == 2 and err.count("\n") == 1
+    assert "work_dir: '/tmp/a\\x00b' is not allowed; expected text without NUL characters" in err
