@@ -95,7 +95,9 @@ def convert_checkpoint(src: str | Path, out: str | Path, cfg: Config, *, layout:
                        partial: bool = False) -> Conversion:
     """``src`` as an actionrec checkpoint at ``out`` for ``cfg.model``; the class names come from
     ``labels`` (a label map), else are numbered, their count from ``classes``, else the labels,
-    else the source's classifier."""
+    else the source's classifier. ``out`` is checked before ``src`` is read."""
+    out = Path(out)
+    check_out(out)
     source = read_weights(src)  # once: a checkpoint can be large
     names = read_label_map(labels) if labels else None
     count = classes or (len(names) if names else None) or source_classes(src, source, layout)
@@ -115,5 +117,19 @@ def convert_checkpoint(src: str | Path, out: str | Path, cfg: Config, *, layout:
             "what the source computed "
             f"({'; '.join(gaps[:4])}{' ...' if len(gaps) > 4 else ''}); check --model, "
             "--backbone and --from, or pass --partial to write it anyway")
-    save_weights(Path(out), model, cfg, names)
+    try:
+        save_weights(out, model, cfg, names)
+    except OSError as e:
+        raise CheckpointError(f"{out}: cannot be written: {e.strerror or e}") from None
     return conversion
+
+
+def check_out(out: Path) -> None:
+    """``CheckpointError`` unless ``out`` names a ``.safetensors`` file in a folder that exists."""
+    if out.suffix != ".safetensors":
+        raise CheckpointError(f"{out}: expected a .safetensors file name (actionrec checkpoints "
+                              "are safetensors)")
+    if out.is_dir():
+        raise CheckpointError(f"{out}: is a folder; expected a .safetensors file name")
+    if not out.parent.is_dir():
+        raise CheckpointError(f"{out}: the folder {out.parent} does not exist")

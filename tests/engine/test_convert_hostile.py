@@ -96,3 +96,18 @@ def test_numeric_flags_are_in_range(capsys, tmp_path, flag, value):
             flag, value)
     assert e.value.code == 2
     assert f"argument {flag}: " in (err := capsys.readouterr().err) and "is not allowed" in err
+
+
+@pytest.mark.parametrize("out, message", [
+    ("out.pth", "expected a .safetensors file name"),
+    ("folder.safetensors", "is a folder; expected a .safetensors file name"),
+    ("missing/out.safetensors", "the folder {tmp}/missing does not exist"),
+])
+def test_an_output_that_cannot_be_written_is_refused_before_reading(capsys, tmp_path, out,
+                                                                      message):
+    (tmp_path / "folder.safetensors").mkdir()
+    src = tmp_path / "absent.pth"  # never read: the output is checked first
+    code, _, err = run(capsys, "convert", src, "--model", "tsn", "--out", tmp_path / out)
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"{tmp_path / out}: {message.format(tmp=tmp_path)}" in err
+    assert not (tmp_path / "out.pth").exists()
