@@ -70,7 +70,9 @@ SECONDS = Range(0, 86400, lo_open=True)  # a window or stride: up to a day
 
 
 class Error(BaseModel):
-    detail: str
+    """The body of every refusal."""
+
+    detail: str  # one line
 
 
 def errors(*statuses: int) -> dict:
