@@ -100,3 +100,22 @@ def test_unreadable_files(tmp_path):
     torch.save([1, 2, 3], tmp_path / "list.pth")
     with pytest.raises(CheckpointError, match="expected a dict of tensors"):
         read_weights(tmp_path / "list.pth")
+
+
+def test_weights_that_are_not_finite_floats_are_refused_and_nothing_loads(imagenet_r18):
+    model = ResNet(18, in_channels=15)  # conv1 is inflated: an int kernel divided becomes a float
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    ints = {**imagenet_r18, "conv1.weight": imagenet_r18["conv1.weight"].to(torch.int64)}
+    with pytest.raises(CheckpointError, match=r"^src: 1 tensors are not floating-point weights: "
+                                              r"conv1.weight \(int64\); expected float tensors$"):
+        load_pretrained(model, ints, source="src")
+    broken = {k: v.clone() for k, v in imagenet_r18.items()}
+    for key in ("layer1.0.bn1.weight", "layer1.1.conv2.weight", "layer3.0.bn2.bias",
+                "layer4.1.conv1.weight", "bn1.running_var"):
+        broken[key].view(-1)[0] = float("nan")
+    with pytest.raises(CheckpointError, match=r"^weights: 5 tensors hold NaN or infinite values: "
+                                              r"bn1.running_var, .*, \.\.\. \(5 in all\)$"):
+        load_pretrained(model, broken)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    assert imagenet_r18["bn1.num_batches_tracked"].dtype == torch.int64  # integer buffers load
+    assert load_pretrained(model, imagenet_r18).adapted == ["conv1.weight"]
