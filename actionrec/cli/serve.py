@@ -105,11 +105,13 @@ def loopback(host: str) -> bool:
 
 
 def listen(host: str, port: int) -> socket.socket:
-    """A socket bound to ``host:port``, or a CliError saying why not."""
+    """A socket bound to ``host:port`` (IPv6 where ``host`` is an IPv6 address, as uvicorn
+    binds), or a CliError saying why not."""
     from ..errors import CliError
 
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        family, *_, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        address = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)[0][-1]
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
