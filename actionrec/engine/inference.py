@@ -18,6 +18,7 @@ from . import distributed
 from .build import model_from_config, select_device
 from .checkpoint import load_weights, read_metadata
 from .evaluate import check_finite, collect_scores, compute_metrics, score_views, write_reports
+from .timeline import TOPK
 
 log = logging.getLogger(__name__)
 
@@ -167,8 +168,7 @@ def predict_videos(checkpoint: str | Path, videos: list[str], *, topk: int = 5,
     A file that cannot be read gets an ``error`` and the others are still predicted; scores that
     are not finite (a diverged model) are an error. ``backend`` onnxruntime: the model exported
     to ONNX (a temporary file) and run by ONNX Runtime on the CPU."""
-    if topk < 1:
-        raise ActionrecError(f"--topk must be >= 1, got {topk}")
+    TOPK.check(topk, "topk")
     if backend not in BACKENDS:
         raise ActionrecError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend == "onnxruntime":

@@ -119,3 +119,10 @@ def test_smoothing_is_at_least_one_window():
             smooth([], k)
         with pytest.raises(InvalidInput, match="^smoothing: "):
             next(causal_smooth(iter([]), k))
+
+
+def test_predict_videos_refuses_a_topk_below_one_naming_no_flag():
+    from actionrec.engine.inference import predict_videos
+
+    with pytest.raises(InvalidInput, match=r"^topk: 0 is not allowed; expected an integer"):
+        predict_videos("missing.safetensors", ["missing.mp4"], topk=0)
