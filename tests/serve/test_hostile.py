@@ -38,7 +38,7 @@ def uploads_left(scratch) -> list:
 
 class SlowUpload(threading.Thread):
     """A client that declares 1 MB and sends one byte every 0.2 s; ``status`` is the first line
-    of the answer it got once the server stopped reading."""
+    of the answer it got once the server stopped reading; ``leave()`` hangs up."""
 
     def __init__(self, url: str, length: int = 1_000_000):
         super().__init__(daemon=True)
@@ -46,16 +46,21 @@ class SlowUpload(threading.Thread):
         self.sock = socket.create_connection((host, int(port)))
         self.sock.sendall(f"POST /v1/predict HTTP/1.1\r\nHost: {host}\r\n"
                           f"Content-Length: {length}\r\n\r\n".encode())
-        self.status = None
+        self.status, self.leaving = None, threading.Event()
         self.start()
+
+    def leave(self):
+        self.leaving.set()
+        self.join()
 
     def run(self):
         try:
-            while True:
+            while not self.leaving.wait(0.2):
                 self.sock.sendall(b"\0")
-                time.sleep(0.2)
         except OSError:
             pass
+        if self.leaving.is_set():
+            return self.sock.close()
         self.sock.settimeout(5)
         try:
             self.status = self.sock.recv(4096).split(b"\r\n")[0].decode()
@@ -64,9 +69,11 @@ class SlowUpload(threading.Thread):
         self.sock.close()
 
 
-def wait_for(url: str, key: str, n: int) -> None:
+def wait_for(url: str, key: str, n: int, *, at_most: bool = False) -> None:
+    """Until the server's /healthz says ``n`` (or, ``at_most``, no more) for ``key``."""
     for _ in range(100):
-        if call(url, "/healthz")[1][key] == n:
+        value = call(url, "/healthz")[1][key]
+        if value == n or at_most and value < n:
             return
         time.sleep(0.1)
     raise AssertionError(f"never {key} == {n}: {call(url, '/healthz')[1]}")
@@ -75,14 +82,14 @@ def wait_for(url: str, key: str, n: int) -> None:
 def test_slow_uploads_hold_an_upload_slot_for_a_bounded_time_never_a_computation(server, clips):
     url, scratch, _ = server  # 1 worker + 2 waiting, 4 uploads, 2 s grace then 1 KiB/s
     video = (clips / "clip.mp4").read_bytes()
-    slow = [SlowUpload(url) for _ in range(3)]
-    wait_for(url, "uploading", 3)
-    assert call(url, "/v1/predict", video)[0] == 200  # the 4th upload slot; a computation slot
-    slow.append(SlowUpload(url))
+    slow = [SlowUpload(url) for _ in range(4)]
     wait_for(url, "uploading", 4)
     code, answer, headers = call(url, "/v1/predict", video)
     assert code == 503 and "4 uploads in progress" in answer["detail"]
     assert int(headers["Retry-After"]) >= 1
+    slow.pop().leave()
+    wait_for(url, "uploading", 3, at_most=True)
+    assert call(url, "/v1/predict", video)[0] == 200  # 3 slow uploads hold no computation slot
     for client in slow:
         client.join(timeout=10)
         assert client.status == "HTTP/1.1 408 Request Timeout"
