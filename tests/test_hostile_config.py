@@ -124,6 +124,19 @@ def test_every_number_is_finite_and_in_range(ok, override, message):
     refused(ok, [override], match=f"^(.*: )?{re.escape(message)}")
 
 
+NUMBER_KEYS = [(s, f.name, kind) for s in ("model", "data", "train", "test", "recipe")
+               for f in dataclasses.fields(getattr(Config(), s))
+               for kind in [k for k in (int, float) if k.__name__ in f.type.split(" | ")]]
+
+
+@pytest.mark.parametrize("section, key, kind", NUMBER_KEYS,
+                         ids=[f"{s}.{k}" for s, k, _ in NUMBER_KEYS])
+def test_every_number_key_refuses_what_no_run_can_use(ok, section, key, kind):
+    for text in (["4294967296"] if kind is int else [".inf", "-.inf", ".nan", "1e999"]):
+        refused(ok, [f"{section}.{key}={text}"],
+                match=rf": {section}.{key}: .* is not (allowed|one of)")
+
+
 @pytest.mark.parametrize("option, message", [
     ("partial_bn=abc", "model.options.partial_bn: expected true/false, got 'abc'"),
     ("dropout=abc", "model.options.dropout: expected float, got 'abc'"),
