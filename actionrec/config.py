@@ -299,7 +299,7 @@ def _read_yaml(path: Path) -> dict:
         chain.append((path, data))
         if base is None:
             break
-        if not isinstance(base, str):
+        if not (isinstance(base, str) and base.isprintable()):
             raise ConfigError(f"{path}: _base_: expected one file name (a string), got "
                               f"{shown(base)}")
         path = path.parent / base

@@ -85,6 +85,13 @@ def test_a_long_base_chain_is_refused(tmp_path):
     assert load_config(tmp_path / "c1468.yaml").train.epochs == 3
 
 
+@pytest.mark.parametrize("base", ['"a\\nb.yaml"', '"a\\0b.yaml"', "[a.yaml, b.yaml]"])
+def test_a_base_that_is_not_one_file_name_is_refused(tmp_path, base):
+    path = tmp_path / "c.yaml"
+    path.write_text(f"_base_: {base}\n")
+    refused(path, match=rf"^{path}: _base_: expected one file name \(a string\), got ")
+
+
 @pytest.mark.parametrize("overrides", [["model.name=tsn", "model.name.x=1"],
                                        ["model.name.x=1", "model.name=tsn"],
                                        ["train={lr: 1}", "train.epochs=2"]])
