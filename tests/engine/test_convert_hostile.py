@@ -111,3 +111,12 @@ def test_an_output_that_cannot_be_written_is_refused_before_reading(capsys, tmp_
     assert code == 2 and err.count("\n") == 1, err
     assert f"{tmp_path / out}: {message.format(tmp=tmp_path)}" in err
     assert not (tmp_path / "out.pth").exists()
+
+
+@pytest.mark.parametrize("head", [torch.tensor(1.0), torch.zeros(0, 512)])
+def test_a_classifier_that_counts_no_classes_asks_for_them(capsys, tmp_path, imagenet_r18, head):
+    src = tmp_path / "head.pth"
+    torch.save({**imagenet_r18, "fc.weight": head}, src)
+    code, _, err, out = convert(capsys, tmp_path, src)
+    assert code == 2 and err.count("\n") == 1 and not out.exists(), err
+    assert f"{src}: no classifier found to count the classes" in err
