@@ -61,8 +61,11 @@ def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 def _check_format(path: str) -> None:
     """``CheckpointError`` unless ``path`` starts as ``torch.save`` writes: a zip archive, or (the
     legacy format) a pickle of protocol 2 or later."""
-    with open(path, "rb") as f:
-        head = f.read(8)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot be read: {e.strerror or e}") from None
     zipped = head.startswith(b"PK\x03\x04")
     pickled = len(head) > 1 and head[0] == 0x80 and 2 <= head[1] <= 5  # PROTO 2..5
     if zipped or pickled:

@@ -119,3 +119,8 @@ def test_weights_that_are_not_finite_floats_are_refused_and_nothing_loads(imagen
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
     assert imagenet_r18["bn1.num_batches_tracked"].dtype == torch.int64  # integer buffers load
     assert load_pretrained(model, imagenet_r18).adapted == ["conv1.weight"]
+
+
+def test_a_file_that_cannot_be_read_is_one_line():
+    with pytest.raises(CheckpointError, match=r"^/proc/self/mem: cannot be read: "):
+        read_weights("/proc/self/mem")  # a regular file whose first bytes are unreadable (EIO)
