@@ -24,6 +24,7 @@ import json
 import math
 import os
 import reprlib
+import sys
 import types
 import typing
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ MAX_TEXT_BYTES = 8 * 2**20  # a config, data.yaml or checkpoint's metadata
 MAX_DEPTH = 64  # nesting of mappings and lists
 MAX_NODES = 1_000_000  # a YAML document's values, counted with every alias expanded
 INT64 = 2**63  # integers are within (-INT64, INT64): what C, NumPy and torch take
+FLOAT_MAX = sys.float_info.max
 
 
 class InvalidInput(ActionrecError, ValueError):
@@ -91,6 +93,8 @@ class Range:
             return False
         if isinstance(value, float) and not math.isfinite(value):
             return False
+        if not self.integer and isinstance(value, int) and abs(value) > FLOAT_MAX:
+            return False  # an integer no float can hold
         if self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo):
             return False
         return self.hi is None or (value < self.hi if self.hi_open else value <= self.hi)

@@ -120,6 +120,8 @@ def test_a_control_character_is_one_line_naming_the_file(tmp_path):
     ("train.min_lr=.NaN", "train.min_lr: nan is not allowed"),
     ("recipe.top1=1e400", "recipe.top1: inf is not allowed"),
     ("train.epochs=1" + "0" * 400, "train.epochs: 1000"),
+    ("train.lr=-1" + "0" * 400, "train.lr: -100"),
+    ("model.dropout=1" + "0" * 400, "model.dropout: 100"),
     ("train.epochs=1" + "0" * 5000, "--set train.epochs:1: '1000"),
     ("train.seed=-1", "train.seed: -1 is not allowed; expected an integer in [0, 4294967295]"),
     ("model.dropout=1", "model.dropout: 1.0 is not allowed; expected a number in [0, 1)"),
