@@ -236,7 +236,10 @@ def override() -> st.SearchStrategy:
     keys = st.sampled_from(DOTTED) | st.builds("{}.{}".format, st.sampled_from(DOTTED),
                                                st.text(max_size=3)) | st.text(max_size=8)
     values = VALUES.map(lambda v: yaml.safe_dump(v, default_flow_style=True).strip()) | HOSTILE
-    return st.builds("{}={}".format, keys, values) | st.text(max_size=20)
+    extremes = st.sampled_from([0, -1, 2**31, 2**63, 10**400, -10**400, "1e999", ".inf", ".nan",
+                                "1e-400", "-0.0", "true", "null", "[]", "{}"]).map(str)
+    return (st.builds("{}={}".format, keys, values) | st.text(max_size=20)
+            | st.builds("{}={}".format, st.sampled_from(DOTTED), extremes))
 
 
 def holds(load) -> None:
@@ -253,7 +256,7 @@ def holds(load) -> None:
         if isinstance(value, bool) or value is None:
             continue
         if isinstance(value, int | float):
-            assert math.isfinite(value) and abs(value) <= INT_MAX
+            assert math.isfinite(value) and (isinstance(value, float) or abs(value) <= INT_MAX)
             assert LIMITS.get((section, key), Range()).accepts(value), (section, key, value)
         if (section, key) in ITEMS:
             assert all(ITEMS[section, key][0].accepts(x) for x in value), (section, key, value)
