@@ -188,7 +188,7 @@ def check_type(value, hint, where: str):
 
 
 def _type_name(hint) -> str:
-    """``float``, ``true/false``, ``list of int``: a type as an error message names it."""
+    """``float``, ``true/false``, ``a list of int``: a type as an error message names it."""
     if hint is bool:
         return "true/false"
     if hint in (None, type(None)):
