@@ -124,7 +124,8 @@ def listen(host: str, port: int) -> socket.socket:
 def run(args) -> int:
     from ..config import load_config
     from ..errors import CliError
-    from ..serve.app import LOOPBACK_NAMES, create_app, run_server
+    from ..serve.app import create_app, run_server
+    from ..serve.hosts import LOOPBACK_NAMES
     from ..serve.service import Limits, Service
 
     if args.set and not args.config:
