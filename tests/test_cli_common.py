@@ -2,7 +2,11 @@
 
 import argparse
 
+import pytest
+
 from actionrec.cli import build_parser
+from actionrec.cli.common import write_markdown
+from actionrec.errors import CliError
 
 # every command that takes --set, with its required arguments
 TAKES_SET = {
@@ -41,3 +45,15 @@ def test_repeated_set_accumulates_on_every_command_that_takes_it():
 def test_repeated_opt_accumulates():
     args = build_parser().parse_args(["flops", "gst", "--opt", "alpha=0.5", "--opt", "beta=1"])
     assert args.opt == ["alpha=0.5", "beta=1"]
+
+
+
+def test_markdown_that_cannot_be_written_is_one_line(tmp_path):
+    args = argparse.Namespace(markdown=tmp_path, command_line="actionrec zoo")  # a folder
+    with pytest.raises(CliError, match=rf"^--markdown {tmp_path}: cannot be written: Is a "
+                                       r"directory$"):
+        write_markdown(args, "Zoo", "| a |")
+    args.markdown = tmp_path / "new" / "zoo.md"
+    write_markdown(args, "Zoo", "| a |")
+    assert args.markdown.read_text() == "# Zoo\n\nWritten by `actionrec zoo`.\n\n| a |\n"
+    assert [p.name for p in (tmp_path / "new").iterdir()] == ["zoo.md"]  # no temporary left

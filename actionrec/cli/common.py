@@ -76,8 +76,16 @@ def load_config(args: argparse.Namespace) -> Config:
 
 
 def write_markdown(args: argparse.Namespace, title: str, body: str) -> None:
-    """``--markdown FILE``: the table under a title and the command line that wrote it."""
+    """``--markdown FILE``: the table under a title and the command line that wrote it, written
+    atomically; a file that cannot be written is one line naming it."""
+    from ..errors import CliError
+    from ..files import atomic_write
+
     path = Path(args.markdown)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"# {title}\n\nWritten by `{args.command_line}`.\n\n{body}\n")
+    text = f"# {title}\n\nWritten by `{args.command_line}`.\n\n{body}\n"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, text.encode(), error=CliError)
+    except OSError as e:
+        raise CliError(f"--markdown {path}: cannot be written: {e.strerror or e}") from None
     print(f"\nwritten: {path}", file=sys.stderr)
