@@ -19,6 +19,9 @@ from safetensors.torch import load_file
 from torch import nn
 
 from ..errors import CheckpointError
+from ..validate import shown
+
+MAX_NAME = 1024  # characters of a tensor's name
 
 
 def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -33,7 +36,7 @@ def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: checkpoint not found")
     if path.endswith(".safetensors"):
         try:
-            return load_file(path)
+            return _named(path, load_file(path))
         except (SafetensorError, OSError) as e:
             raise CheckpointError(f"{path}: not a readable safetensors file: {e}") from None
     _check_format(path)
@@ -55,7 +58,17 @@ def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: expected a dict of tensors (a state dict: names to tensors)")
     if all(k.startswith("module.") for k in obj):
         obj = {k.removeprefix("module."): v for k, v in obj.items()}
-    return obj
+    return _named(path, obj)
+
+
+def _named(path: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state``, refused where a tensor's name is not one line of printable text (at most
+    ``MAX_NAME`` characters): names end up in messages."""
+    for name in state:
+        if not (name.isprintable() and len(name) <= MAX_NAME):
+            raise CheckpointError(f"{path}: the tensor name {shown(name)} is not printable text "
+                                  f"of at most {MAX_NAME} characters")
+    return state
 
 
 def _check_format(path: str) -> None:

@@ -120,3 +120,20 @@ def test_a_classifier_that_counts_no_classes_asks_for_them(capsys, tmp_path, ima
     code, _, err, out = convert(capsys, tmp_path, src)
     assert code == 2 and err.count("\n") == 1 and not out.exists(), err
     assert f"{src}: no classifier found to count the classes" in err
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
+@pytest.mark.parametrize("name", ["evil\nkey", "x" * 2000])
+def test_a_tensor_name_that_is_not_one_line_is_refused(capsys, tmp_path, imagenet_r18, suffix,
+                                                       name):
+    from safetensors.torch import save_file
+
+    src = tmp_path / f"names{suffix}"
+    state = {**imagenet_r18, name: torch.zeros(1)}
+    if suffix == ".pth":
+        torch.save(state, src)
+    else:
+        save_file(state, src)
+    code, _, err, out = convert(capsys, tmp_path, src)
+    assert code == 2 and err.count("\n") == 1 and len(err) < 500 and not out.exists(), err
+    assert f"{src}: the tensor name " in err
