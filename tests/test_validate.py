@@ -69,7 +69,7 @@ def test_a_range_passes_exactly_the_finite_numbers_inside_it(lo, span, lo_open, 
                 and (lo is None or (value > lo if lo_open else value >= lo))
                 and (hi is None or value <= hi))
     if expected:
-        assert r.check(value, "k") == value
+        assert r.check(value, "k") == (value if integer else float(value))
     else:
         with pytest.raises(InvalidInput, match=r"^k: .* is not allowed; expected "):
             r.check(value, "k")

@@ -25,7 +25,7 @@ def register(sub) -> None:
     add_set(p, "override keys of the --int8 config")
     p.add_argument("--calibration", type=Range(1, 100_000, integer=True).flag, default=32,
                    help="validation clips that set the int8 activation ranges (default 32)")
-    p.add_argument("--max-drop", type=Range(0, 100).flag, default=1.0,
+    p.add_argument("--max-drop", type=Range(-100, 100).flag, default=1.0,
                    help="top-1 points int8 may lose against fp32 (default 1)")
     p.set_defaults(func=run)
 
