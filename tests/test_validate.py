@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from actionrec.cli import build_parser
 from actionrec.validate import InvalidInput, Range, inside, load_json, load_yaml, read_text
+from tests.conftest import REPO
 
 NON_FINITE = ("nan", "inf", "-inf", "NaN", "Infinity", "1e999")
 
@@ -141,3 +142,32 @@ def test_load_json_refuses_with_one_line(text, message):
     with pytest.raises(InvalidInput, match="^meta: ") as e:
         load_json(text, "meta")
     assert message in str(e.value)
+
+
+# (module, call) pairs allowed to parse without validate: JSON its own processes wrote in memory
+PARSERS_ALLOWED = {("engine/distributed.py", "json.loads")}
+PARSERS = {"json.loads", "json.load", "yaml.load", "yaml.safe_load", "yaml.full_load",
+           "yaml.unsafe_load", "pickle.load", "pickle.loads"}
+
+
+def test_text_from_outside_is_parsed_only_through_validate():
+    """No module but validate.py parses JSON or YAML (or unpickles), and every torch.load is
+    weights_only=True: the bounds hold wherever a new reader is written."""
+    import ast
+
+    package = REPO / "actionrec"
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        name = str(path.relative_to(package))
+        if name == "validate.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+                continue
+            call = ast.unparse(node.func)
+            if call in PARSERS and (name, call) not in PARSERS_ALLOWED:
+                found.append(f"{name}:{node.lineno}: {call}")
+            if call == "torch.load" and not any(
+                    k.arg == "weights_only" and ast.unparse(k.value) == "True" for k in node.keywords):
+                found.append(f"{name}:{node.lineno}: torch.load without weights_only=True")
+    assert not found, found

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from ..config import Config
 from ..errors import ActionrecError
+from ..validate import InvalidInput, load_json, read_text
 from .datasets import ClipDataset, ListEntry, make_loader, parse_list, read_label_map
 from .features import FeatureDataset
 from .sampling import DenseSampler, SegmentSampler, SnippetSampler
@@ -34,7 +34,12 @@ def reversal_pairs(cfg: Config) -> list[tuple[int, int]] | None:
     meta = Path(cfg.data.root or ".") / "synth.json"
     if not meta.is_file():
         return None
-    return [tuple(p) for p in json.loads(meta.read_text())["reversal_pairs"]]
+    values = load_json(read_text(meta), str(meta))
+    pairs = values.get("reversal_pairs") if isinstance(values, dict) else None
+    if not (isinstance(pairs, list) and all(isinstance(p, list) and len(p) == 2
+                                            and all(isinstance(c, int) for c in p) for p in pairs)):
+        raise InvalidInput(f"{meta}: reversal_pairs: expected a list of [class, class] pairs")
+    return [tuple(p) for p in pairs]
 
 
 def build_sampler(cfg: Config, *, num_clips: int = 1):

@@ -36,6 +36,7 @@ from ..errors import (
     TrainingDiverged,
 )
 from ..models.base import to_channels_last
+from ..validate import InvalidInput, load_json
 from . import distributed
 from .build import config_options, model_from_config, seed_everything, select_device
 from .checkpoint import (
@@ -302,11 +303,13 @@ class Trainer:
         record comes back from its state if the process died before writing it."""
         path = self.work_dir / "log.jsonl"
         records = []
-        for line in path.read_text().splitlines() if path.is_file() else []:
+        for i, line in enumerate(path.read_text().splitlines() if path.is_file() else [], 1):
             try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:  # a line cut short by a kill
+                record = load_json(line, f"{path}:{i}")
+            except InvalidInput:  # a line cut short by a kill
                 continue
+            if isinstance(record, dict):
+                records.append(record)
         kept = [r for r in records if r.get("epoch", 0) <= self.start_epoch]
         if last is not None and not any(r == last for r in kept):
             kept.append(last)

@@ -73,3 +73,16 @@ def test_spec_validation():
         SynthSpec(size=33).validate()
     with pytest.raises(ActionrecError, match="--videos must be >= 20"):
         SynthSpec(videos=10).validate()
+
+
+@pytest.mark.parametrize("text", ['{"reversal_pairs": [[0, 1], [2]]}', '[1, 2]', '{"reversal_pairs": 3}',
+                                  '{"reversal_pairs": ' * 100 + "1" + "}" * 100, "\xff"])
+def test_a_damaged_synth_json_is_one_line_naming_it(tmp_path, text):
+    from actionrec.config import Config
+    from actionrec.data.build import reversal_pairs
+
+    (tmp_path / "synth.json").write_text(text, encoding="latin-1")
+    cfg = Config()
+    cfg.data.root = str(tmp_path)
+    with pytest.raises(ActionrecError, match=f"^{tmp_path / 'synth.json'}"):
+        reversal_pairs(cfg)
