@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from ..errors import ActionrecError
 from ..models.base import to_channels_last
+from ..models.fast import accelerate
 from ..models.fuse import fold_batchnorms
 from ..models.registry import MODELS, build_with_input, get_spec
 from .flops import count_macs
@@ -202,13 +203,14 @@ def paired_turns(calls: dict[str, Callable[[], None]], baseline: str, *, device,
 
 def prepare(model: torch.nn.Module, device: torch.device, *, layout: str,
             fold_bn: bool) -> torch.nn.Module:
-    """``model`` on ``device`` in ``layout``, its BNs folded (inference) if ``fold_bn``."""
+    """``model`` on ``device`` in ``layout``, its BNs folded (inference) if ``fold_bn``, in its
+    fast forms (``models/fast.py``)."""
     model = model.to(device)
     if layout == "channels_last":
         to_channels_last(model)
     if fold_bn:
         fold_batchnorms(model)
-    return model
+    return accelerate(model)
 
 
 def _peak_rss_mib(entry: BenchEntry, batch: int, mode: str, precision: str, layout: str,

@@ -13,6 +13,7 @@ from ..data.datasets import ListEntry
 from ..errors import ActionrecError, CheckpointError, VideoError
 from ..export import OnnxModel, export_onnx
 from ..models.base import to_channels_last
+from ..models.fast import accelerate
 from ..models.fuse import fold_batchnorms
 from . import distributed
 from .build import model_from_config, select_device
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 def load_model(cfg: Config, checkpoint: str | Path, num_classes: int, *, fold_bn: bool = True):
     """The config's model with the checkpoint's weights, in eval mode on the config's device, its
     BNs folded into the convolutions unless not ``fold_bn`` (``models/fuse.py``: inference only;
-    an analysis of the BNs themselves keeps them)."""
+    an analysis of the BNs themselves keeps them), in its fast forms (``models/fast.py``)."""
     device = select_device(cfg.train.device)
     # the checkpoint replaces every weight: skip the config's initial (pretrained) weights
     model = model_from_config(replace(cfg, model=replace(cfg.model, pretrained=None)), num_classes)
@@ -36,7 +37,7 @@ def load_model(cfg: Config, checkpoint: str | Path, num_classes: int, *, fold_bn
         fold_batchnorms(model)
     if cfg.train.channels_last:
         model = to_channels_last(model)
-    return model, device
+    return accelerate(model), device
 
 
 # what a checkpoint's metadata may ask of the machine that reads it: metadata is data, not orders

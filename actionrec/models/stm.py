@@ -49,8 +49,7 @@ class CMM(nn.Module):
     size come out as the strided 3x3 conv's (their code is only run on even sizes, where the two
     agree). Random init (Sec. 4.2).
 
-    ``forward(x, add_to)`` returns ``add_to + CMM(x)`` (the STM block's sum fusion) with the
-    restoring 1x1 conv and the sum done as one matrix product where the layout allows it.
+    ``forward(x, add_to)`` returns ``add_to + CMM(x)`` (the STM block's sum fusion).
     """
 
     def __init__(self, in_channels: int, out_channels: int, num_frames: int, *,
@@ -65,39 +64,21 @@ class CMM(nn.Module):
         self.pool = nn.MaxPool2d(stride, ceil_mode=True) if stride > 1 else None
 
     def forward(self, x: torch.Tensor, add_to: torch.Tensor | None = None) -> torch.Tensor:
+        out = self.restore(self.differences(x))
+        if self.pool is not None:
+            out = self.pool(out)
+        return out if add_to is None else add_to + out
+
+    def differences(self, x: torch.Tensor) -> torch.Tensor:
+        """``K * F_{t+1} - F_t`` of the reduced features, zero for each clip's last frame."""
         f = self.bn(self.reduce(x))
         k = self.motion(f)
         t = self.num_frames
         k, f = k.unflatten(0, (-1, t)), f.unflatten(0, (-1, t))
         diff = k[:, 1:] - f[:, :-1]  # (N, T-1, C, h, w)
-        # zero motion for the last frame; padded as (N, T, h, w, C) so that a channels-last input
-        # gives a channels-last result without another copy
+        # padded as (N, T, h, w, C): a channels-last input gives a channels-last result
         motion = F.pad(diff.permute(0, 1, 3, 4, 2), [0, 0, 0, 0, 0, 0, 0, 1]).permute(0, 1, 4, 2, 3)
-        motion = motion.flatten(0, 1)
-        if self.pool is None and add_to is not None:
-            return conv1x1_add(motion, self.restore.weight, add_to)
-        out = self.restore(motion)
-        if self.pool is not None:
-            out = self.pool(out)
-        return out if add_to is None else add_to + out
-
-
-def conv1x1_add(x: torch.Tensor, weight: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-    """``residual + conv1x1(x)``. On channels-last tensors both are (pixels x channels) matrices,
-    so this is one ``addmm`` that reads ``residual`` once instead of a convolution and an add; it
-    accumulates into ``residual`` in place when autograd does not need ``residual`` (inference)."""
-    channels_last = torch.channels_last
-    if not (x.is_contiguous(memory_format=channels_last)
-            and residual.is_contiguous(memory_format=channels_last)):
-        return residual + F.conv2d(x, weight)
-    n, c, h, w = x.shape
-    acc = residual.permute(0, 2, 3, 1).reshape(-1, residual.shape[1])
-    pixels, kernel = x.permute(0, 2, 3, 1).reshape(-1, c), weight.flatten(1).t()
-    if torch.is_grad_enabled() and (residual.requires_grad or x.requires_grad):
-        acc = torch.addmm(acc, pixels, kernel)
-    else:  # in place: autocast does not cast for in-place ops, so match the residual's dtype
-        acc = acc.addmm_(pixels.to(acc.dtype), kernel.to(acc.dtype))
-    return acc.view(n, h, w, -1).permute(0, 3, 1, 2)
+        return motion.flatten(0, 1)
 
 
 class _STMMixin:

@@ -1,25 +1,28 @@
-"""Optimised computation paths against the straightforward ones they replace (issue 19).
+"""The speed layer (``models/fast.py``) against the plain models: every fast form computes what
+the model file computes, outputs and gradients.
 
-``temporal.conv3d`` (oneDNN called directly) against ``F.conv3d`` in whole models, at batch 1,
-where PyTorch itself would take its im2col path: logits in eval and train mode, and the
-gradients of every parameter. Gradients are compared with BN on its running statistics: with
-batch statistics of one small clip, BN's backward cancels nearly equal terms and turns float32
-rounding of either path into percent-level noise, which would compare nothing. Every BN gets
-random affine parameters and running statistics, so that no layer at its initial value (a
-zero-init BN scale, unit statistics) can hide a path.
+Gradients are compared with BN on its running statistics: with batch statistics of one small
+clip, BN's backward cancels nearly equal terms and turns float32 rounding of either form into
+percent-level noise, which would compare nothing. Every BN gets random affine parameters and
+running statistics, so that no layer at its initial value (a zero-init BN scale, unit
+statistics) can hide a form.
 """
+
+import copy
 
 import pytest
 import torch
-import torch.nn.functional as F
 
-import actionrec.models.temporal as temporal
+from actionrec.models import fast
 from actionrec.models.base import to_channels_last
+from actionrec.models.fuse import fold_batchnorms
 from actionrec.models.registry import build_with_input
 
-MODELS = {  # name -> (backbone, options)
-    "gst": ("resnet18", {}), "gst_large": ("resnet18", {}), "c3d": ("resnet18", {"groups": 2}),
-    "p3d": ("resnet18", {}), "stnet": ("resnet18", {}), "msti": ("resnet26", {}),
+MODELS = {  # name -> (backbone, options, the fast forms it takes)
+    "gst": ("resnet18", {}, set()), "gst_large": ("resnet18", {}, set()),
+    "c3d": ("resnet18", {"groups": 2}, set()), "p3d": ("resnet18", {}, set()),
+    "stnet": ("resnet18", {}, set()), "msti": ("resnet26", {}, set()),
+    "stm": ("resnet18", {}, {fast.FastCMM}),
 }
 
 
@@ -34,37 +37,60 @@ def randomised(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-def plain_conv3d(x, weight, bias=None, stride=1, padding=0, groups=1):
-    return F.conv3d(x, weight, bias, stride, padding, 1, groups)
+def passes(model: torch.nn.Module, x: torch.Tensor) -> list[list[torch.Tensor]]:
+    """Logits without autograd (eval), logits and every parameter's gradient (eval), logits in
+    training mode (batch statistics; the same dropout masks), logits of the folded model."""
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    weights = torch.randn(5, generator=torch.Generator().manual_seed(4))
+    model.eval()
+    with torch.no_grad():
+        results = [[model(x)]]
+    out = model(x)
+    (out * weights).sum().backward()
+    results.append([out.detach()] + [p.grad for p in model.parameters() if p.grad is not None])
+    with torch.random.fork_rng():
+        torch.manual_seed(3)
+        results.append([model.train()(x).detach()])
+    model.load_state_dict(state)  # the training pass moved the BN running statistics
+    with torch.no_grad():
+        results.append([fold_batchnorms(model)(x)])
+    return results
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_fast_conv3d_gives_the_logits_and_gradients_of_torch_conv3d(name, monkeypatch):
-    backbone, options = MODELS[name]
+def test_accelerated_model_computes_the_plain_model(name):
+    backbone, options, forms = MODELS[name]
     torch.manual_seed(0)
     model, x = build_with_input(name, classes=5, frames=4, size=32, backbone=backbone,
                                 options=options, generator=torch.Generator().manual_seed(2))
-    model = to_channels_last(randomised(model))
-    weights = torch.randn(5, generator=torch.Generator().manual_seed(4))
-    state = {k: v.clone() for k, v in model.state_dict().items()}
-
-    def run(train: bool):
-        model.load_state_dict(state)  # a training pass moves the BN running statistics
-        model.train(train)
-        with torch.random.fork_rng():  # the same dropout masks on both paths
-            torch.manual_seed(3)
-            out = model(x)
-        model.zero_grad()
-        (out * weights).sum().backward()
-        return [out.detach()] + [p.grad.clone() for p in model.parameters()
-                                 if p.grad is not None]
-
-    fast = [run(False), run(True)[:1]]
-    calls = []
-    monkeypatch.setattr(temporal, "conv3d", lambda *a, **k: calls.append(1) or plain_conv3d(*a, **k))
-    reference = [run(False), run(True)[:1]]
-    assert calls  # the model does go through conv3d
-    for ours, ref in zip(fast, reference, strict=True):
+    plain = to_channels_last(randomised(model))
+    accelerated = fast.accelerate(copy.deepcopy(plain))
+    assert {mixin for mixin in forms if any(isinstance(m, mixin) for m in accelerated.modules())} \
+        == forms
+    assert list(accelerated.state_dict()) == list(plain.state_dict())
+    assert [type(m).__name__ for m in accelerated.modules()] == \
+        [type(m).__name__ for m in plain.modules()]
+    for ours, ref in zip(passes(accelerated, x), passes(plain, x), strict=True):
         scale = max(r.abs().max().item() for r in ref)
         for a, b in zip(ours, ref, strict=True):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * max(1.0, scale))
+
+
+def test_accelerate_is_idempotent():
+    model = fast.accelerate(build_with_input("stm", classes=5, frames=4, size=32,
+                                             backbone="resnet18")[0])
+    types = [type(m) for m in model.modules()]
+    assert [type(m) for m in fast.accelerate(model).modules()] == types
+
+
+def test_conv1x1_add_has_gradients():
+    cl = torch.channels_last
+    x = torch.randn(2, 4, 3, 3).contiguous(memory_format=cl).requires_grad_()
+    w = torch.randn(6, 4, 1, 1, requires_grad=True)
+    r = torch.randn(2, 6, 3, 3).contiguous(memory_format=cl).requires_grad_()
+    out = fast.conv1x1_add(x, w, r)
+    ref = r + torch.nn.functional.conv2d(x, w)
+    torch.testing.assert_close(out, ref)
+    out.sum().backward()
+    torch.testing.assert_close(r.grad, torch.ones_like(r))
+    torch.testing.assert_close(w.grad, x.sum((0, 2, 3)).expand(6, 4).reshape(6, 4, 1, 1))

@@ -6,7 +6,7 @@ from actionrec.analysis.paper import build, rows_from
 from actionrec.models.pretrained import load_pretrained
 from actionrec.models.registry import build_model
 from actionrec.models.resnet import ResNet
-from actionrec.models.stm import CMM, STMBottleneck, conv1x1_add
+from actionrec.models.stm import CMM, STMBottleneck
 
 
 @pytest.mark.parametrize("row", rows_from("STM", checked=True), ids=lambda r: r.label)
@@ -50,19 +50,6 @@ def test_cmm_matches_equation_2(stride, channels_last, size):
         torch.testing.assert_close(cmm(x, add_to=base.clone()), base + ref, rtol=1e-4, atol=1e-5)
     side = -(-size // stride)  # the strided 3x3 conv's output size, odd sizes included
     assert ref.shape == (8, 48, side, side)
-
-
-def test_fused_add_has_gradients():
-    cl = torch.channels_last
-    x = torch.randn(2, 4, 3, 3).contiguous(memory_format=cl).requires_grad_()
-    w = torch.randn(6, 4, 1, 1, requires_grad=True)
-    r = torch.randn(2, 6, 3, 3).contiguous(memory_format=cl).requires_grad_()
-    out = conv1x1_add(x, w, r)
-    ref = r + torch.nn.functional.conv2d(x, w)
-    torch.testing.assert_close(out, ref)
-    out.sum().backward()
-    torch.testing.assert_close(r.grad, torch.ones_like(r))
-    torch.testing.assert_close(w.grad, x.sum((0, 2, 3)).expand(6, 4).reshape(6, 4, 1, 1))
 
 
 def test_output_depends_on_frame_order():

@@ -1,0 +1,90 @@
+"""The speed layer: ``accelerate(model)`` gives a built model's modules faster forms of the same
+sums, so that the model files compute their papers as written and the speed lives here.
+
+Each form is a mixin put in front of a module's class (``_swap``): parameters, state-dict keys,
+the module tree and the results stay the plain model's (``tests/models/test_fast_paths.py``
+checks outputs and gradients of every form against the plain model). A form that writes into
+preallocated tensors or picks a kernel by hand runs only in eager mode and falls back to the
+plain computation where a graph is captured (tracing, ``torch.compile``, ONNX export). The
+engine applies the transform where a model is trained, tested, served or benchmarked.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .stm import CMM
+
+
+def capturing() -> bool:
+    """Whether a graph is being captured (tracing, ``torch.compile``, ONNX export)."""
+    return (torch.jit.is_tracing() or torch.compiler.is_compiling()
+            or torch.onnx.is_in_onnx_export())
+
+
+def eager_inference() -> bool:
+    """No autograd and no graph being captured: where a form that writes into preallocated
+    tensors may run."""
+    return not (torch.is_grad_enabled() or capturing())
+
+
+def conv1x1_add(x: torch.Tensor, weight: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+    """``residual + conv1x1(x)``. On channels-last tensors both are (pixels x channels) matrices,
+    so this is one ``addmm`` that reads ``residual`` once instead of a convolution and an add; it
+    accumulates into ``residual`` in place when autograd does not need ``residual`` (inference)."""
+    channels_last = torch.channels_last
+    if not (x.is_contiguous(memory_format=channels_last)
+            and residual.is_contiguous(memory_format=channels_last)):
+        return residual + F.conv2d(x, weight)
+    n, c, h, w = x.shape
+    acc = residual.permute(0, 2, 3, 1).reshape(-1, residual.shape[1])
+    pixels, kernel = x.permute(0, 2, 3, 1).reshape(-1, c), weight.flatten(1).t()
+    if torch.is_grad_enabled() and (residual.requires_grad or x.requires_grad):
+        acc = torch.addmm(acc, pixels, kernel)
+    else:  # in place: autocast does not cast for in-place ops, so match the residual's dtype
+        acc = acc.addmm_(pixels.to(acc.dtype), kernel.to(acc.dtype))
+    return acc.view(n, h, w, -1).permute(0, 3, 1, 2)
+
+
+class FastCMM:
+    """STM's CMM with its sum fusion: the restoring 1x1 conv and the sum as one ``conv1x1_add``."""
+
+    def forward(self, x: torch.Tensor, add_to: torch.Tensor | None = None) -> torch.Tensor:
+        if add_to is None or self.pool is not None or self.restore.bias is not None:
+            return super().forward(x, add_to)
+        return conv1x1_add(self.differences(x), self.restore.weight, add_to)
+
+
+# (plain class, the fast form's mixin, whether a module of that class takes it)
+FORMS = (
+    (CMM, FastCMM, lambda m: True),
+)
+
+
+def _swap(module: nn.Module, mixin: type) -> None:
+    """``module`` becomes an instance of ``mixin`` put in front of its own class (same name)."""
+    cls = type(module)
+    if issubclass(cls, mixin):
+        return
+    module.__class__ = _mixed(mixin, cls)
+
+
+_MIXED: dict[tuple[type, type], type] = {}
+
+
+def _mixed(mixin: type, cls: type) -> type:
+    if (mixin, cls) not in _MIXED:
+        _MIXED[mixin, cls] = type(cls.__name__, (mixin, cls), {"__qualname__": cls.__qualname__})
+    return _MIXED[mixin, cls]
+
+
+def accelerate(model: nn.Module) -> nn.Module:
+    """``model`` with every module that has a fast form given it (in place; idempotent). The
+    model trains, folds (``fuse.fold_batchnorms``) and exports as before."""
+    for module in model.modules():
+        for plain, mixin, takes in FORMS:
+            if isinstance(module, plain) and takes(module):
+                _swap(module, mixin)
+    return model
