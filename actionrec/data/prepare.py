@@ -12,7 +12,9 @@ Each reader takes the files exactly as the dataset distributes them and returns 
 - Kinetics-400/600/700: CSVs with a header (``label,youtube_id,time_start,time_end,split[,is_cc]``;
   the test CSV has no label; times may be written ``10`` or ``10.0``; names with commas quoted).
   A clip is ``<youtube_id>_<start:06d>_<end:06d>.<ext>``, found anywhere under the media folder
-  (flat as the archives unpack, per class as crawlers write). Class index = alphabetical order.
+  (flat as the archives unpack, per class as crawlers write). Class index = the official list
+  (``classes/kinetics{400,600,700}.txt``, alphabetical), so that a subset of the CSVs (what was
+  downloaded) keeps the indices of published checkpoints.
 - UCF101: ``classInd.txt`` (``1 ApplyEyeMakeup``, 1-based), ``trainlist0N.txt``
   (``Class/v_x.avi N``), ``testlist0N.txt`` (no label: the class is the folder); CRLF endings.
 - HMDB51: ``testTrainMulti_7030_splits/<class>_test_split<N>.txt``, lines ``name.avi F`` with
@@ -26,8 +28,10 @@ The papers report on the official validation split (Something, Jester, Kinetics)
 (UCF101, HMDB51, Diving48): that split becomes ``val.txt``. ``prepare`` writes, into ``out``:
 ``train.txt``, ``val.txt``, ``labels.txt``, ``unlabelled.txt`` (test items without labels, media
 paths only, for ``predict``), ``missing.txt`` (annotated items without media: never fatal, never
-in a list) and ``data.yaml``, the ``data:`` section of a recipe. List paths are relative to the
-media folder; frame folders carry their counted frames.
+in a list), ``problems.txt`` (items annotated twice in a split, dropped after the first; items in
+two splits, kept but reported, since they inflate every number) and ``data.yaml``, the ``data:``
+section of a recipe. List paths are relative to the media folder and stay inside it (an id with
+``..`` or an absolute path is refused); frame folders carry their counted frames.
 """
 
 from __future__ import annotations
@@ -42,10 +46,14 @@ from pathlib import Path
 from ..config import data_file_text
 from ..errors import ActionrecError
 from ..files import atomic_write
-from .datasets import read_text
+from ..validate import Range, inside, load_json, read_text
 from .video import count_frames
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".flv", ".3gp")
+CLASS_LISTS = Path(__file__).with_name("classes")  # the official class lists, package data
+MAX_ANNOTATION_BYTES = 2**30  # Something-Something V2's train JSON and Kinetics-700's CSV: ~30 MB
+SECONDS = Range(0, 10**7)  # a Kinetics clip's time_start / time_end
+EXAMPLES = 3  # problems shown per split in the summary (all are in problems.txt)
 
 
 class PrepareError(ActionrecError):
@@ -88,8 +96,8 @@ def _find(folder: Path, *names: str, prefer: str = "", required: bool = True) ->
             found = [p for p in found if prefer in p.parent.name] or found
         if len(found) > 1:
             raise PrepareError(f"{folder}: {name} is in several folders "
-                               f"({', '.join(str(p.parent.name) for p in found)}); point "
-                               "--annotations at one of them")
+                               f"({', '.join(str(p.parent.name) for p in found)}); give "
+                               "the annotation folder as one of them")
         if found:
             return found[0]
     if required:
@@ -98,35 +106,70 @@ def _find(folder: Path, *names: str, prefer: str = "", required: bool = True) ->
     return None
 
 
+def _text(path: Path) -> str:
+    return read_text(path, max_bytes=MAX_ANNOTATION_BYTES)
+
+
 def _lines(path: Path) -> Iterator[tuple[str, str]]:
     """``(where, line)`` of each non-blank line, stripped (CRLF and trailing spaces included)."""
-    for number, raw in enumerate(read_text(path).splitlines(), start=1):
+    for number, raw in enumerate(_text(path).splitlines(), start=1):
         if raw.strip():
             yield f"{path}:{number}", raw.strip()
 
 
 def _json(path: Path):
-    try:
-        return json.loads(read_text(path))
-    except json.JSONDecodeError as e:
-        raise PrepareError(f"{path}:{e.lineno}: not valid JSON: {e.msg}") from None
+    return load_json(_text(path), str(path), max_bytes=MAX_ANNOTATION_BYTES)
 
 
-def _json_items(path: Path, keys: tuple[str, ...]) -> Iterator[tuple[str, dict]]:
-    """``(where, item)`` of a JSON list of objects that each have ``keys``."""
+_TEXT, _ID, _INT = "a string", "a string or an integer", "an integer"
+
+
+def _is(value, kind: str) -> bool:
+    if kind == _INT or (kind == _ID and not isinstance(value, str)):
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, str) and bool(value)
+
+
+def _json_items(path: Path, fields: dict[str, str]) -> Iterator[tuple[str, dict]]:
+    """``(where, item)`` of a JSON list of objects that each have ``fields`` (name -> kind: a
+    non-empty string, a string or an integer id, an integer)."""
     data = _json(path)
     if not isinstance(data, list):
         raise PrepareError(f"{path}: expected a JSON list of items, got {type(data).__name__}")
     for i, item in enumerate(data):
         where = f"{path}: item {i}"
-        if not isinstance(item, dict) or any(k not in item for k in keys):
-            raise PrepareError(f"{where}: expected an object with {', '.join(keys)}, got "
+        bad = [f"{k} ({kind})" for k, kind in fields.items()
+               if not isinstance(item, dict) or not _is(item.get(k), kind)]
+        if bad:
+            raise PrepareError(f"{where}: expected an object with {', '.join(bad)}, got "
                                f"{json.dumps(item)[:120]}")
         yield where, item
 
 
+def _class_names(names: list[str], source: Path) -> list[str]:
+    """``names`` as a label map can hold them: at least one, each one non-blank line, none
+    twice."""
+    if not names:
+        raise PrepareError(f"{source}: no classes; expected the dataset's class list")
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if not name.strip() or len(name.splitlines()) != 1 or name != name.strip() or "\0" in name:
+            raise PrepareError(f"{source}: class {i} {name!r} is not one non-blank line of text")
+        if name in seen:
+            raise PrepareError(f"{source}: class {name!r} is given twice (classes {seen[name]} "
+                               f"and {i})")
+        seen[name] = i
+    return names
+
+
+def official_classes(dataset: str) -> list[str]:
+    """The official class list of ``dataset`` (line ``i`` is class ``i``), shipped as package
+    data."""
+    return _text(CLASS_LISTS / f"{dataset}.txt").splitlines()
+
+
 def _class_lookup(classes: list[str], source: Path) -> Callable[[str, str], int]:
-    index = {name: i for i, name in enumerate(classes)}
+    index = {name: i for i, name in enumerate(_class_names(classes, source))}
 
     def lookup(name: str, where: str) -> int:
         if name not in index:
@@ -140,7 +183,8 @@ def _class_lookup(classes: list[str], source: Path) -> Callable[[str, str], int]
 def read_sthv2(folder: Path, split: int) -> Annotations:
     labels_file = _find(folder, "something-something-v2-labels.json")
     mapping = _json(labels_file)
-    if not isinstance(mapping, dict) or not all(str(v).isdigit() for v in mapping.values()):
+    if not isinstance(mapping, dict) or not all(
+            _is(v, _ID) and str(v).isascii() and str(v).isdigit() for v in mapping.values()):
         raise PrepareError(f"{labels_file}: expected an object of class name -> index string")
     classes = [name for name, _ in sorted(mapping.items(), key=lambda kv: int(kv[1]))]
     if sorted(int(v) for v in mapping.values()) != list(range(len(classes))):
@@ -152,11 +196,11 @@ def read_sthv2(folder: Path, split: int) -> Annotations:
         splits[split_name] = [
             Item(f"{item['id']}.webm",
                  lookup(item["template"].replace("[", "").replace("]", ""), where), where)
-            for where, item in _json_items(path, ("id", "template"))]
+            for where, item in _json_items(path, {"id": _ID, "template": _TEXT})]
     test = _find(folder, "something-something-v2-test.json", required=False)
     if test:
         splits["test"] = [Item(f"{item['id']}.webm", None, where)
-                          for where, item in _json_items(test, ("id",))]
+                          for where, item in _json_items(test, {"id": _ID})]
     return Annotations(classes, splits)
 
 
@@ -194,33 +238,32 @@ def read_kinetics(version: int) -> Callable[[Path, int], Annotations]:
                 f"kinetics{version}_{kind}.csv", f"kinetics_{kind}.csv")
 
     def rows(path: Path, labelled: bool) -> list[tuple[str, str, str | None]]:
-        lines = read_text(path).splitlines()
+        lines = _text(path).splitlines()
         need = ("label",) * labelled + ("youtube_id", "time_start", "time_end")
         reader = csv.DictReader(lines)
-        if reader.fieldnames is None or any(k not in reader.fieldnames for k in need):
-            raise PrepareError(f"{path}:1: expected a header with {','.join(need)}, got "
-                               f"{lines[0] if lines else 'an empty file'!r}")
-        out = []
-        for row in reader:
-            where = f"{path}:{reader.line_num}"
-            try:
-                start, end = (int(float(row[k])) for k in ("time_start", "time_end"))
-            except (TypeError, ValueError):
-                raise PrepareError(f"{where}: time_start/time_end must be numbers, got "
-                                   f"{row.get('time_start')!r}, {row.get('time_end')!r}") from None
-            if not row["youtube_id"] or (labelled and not row["label"]):
-                raise PrepareError(f"{where}: empty youtube_id or label")
-            out.append((where, f"{row['youtube_id']}_{start:06d}_{end:06d}",
-                        row["label"] if labelled else None))
+        try:
+            if reader.fieldnames is None or any(k not in reader.fieldnames for k in need):
+                raise PrepareError(f"{path}:1: expected a header with {','.join(need)}, got "
+                                   f"{lines[0] if lines else 'an empty file'!r}")
+            out = []
+            for row in reader:
+                where = f"{path}:{reader.line_num}"
+                start, end = (int(SECONDS.parse(row[k], f"{where}: {k}"))
+                              for k in ("time_start", "time_end"))
+                if not row["youtube_id"] or (labelled and not row["label"]):
+                    raise PrepareError(f"{where}: empty youtube_id or label")
+                out.append((where, f"{row['youtube_id']}_{start:06d}_{end:06d}",
+                            row["label"] if labelled else None))
+        except csv.Error as e:
+            raise PrepareError(f"{path}:{reader.line_num}: not a valid CSV line: {e}") from None
         return out
 
     def read(folder: Path, split: int) -> Annotations:
         prefer = str(version)
-        train_file = _find(folder, *names("train"), prefer=prefer)
-        train = rows(train_file, True)
+        train = rows(_find(folder, *names("train"), prefer=prefer), True)
         val = rows(_find(folder, *names("validate"), *names("val"), prefer=prefer), True)
-        classes = sorted({label for _, _, label in train})
-        lookup = _class_lookup(classes, train_file)
+        classes = official_classes(f"kinetics{version}")
+        lookup = _class_lookup(classes, CLASS_LISTS / f"kinetics{version}.txt")
         splits = {name: [Item(clip, lookup(label, where), where) for where, clip, label in part]
                   for name, part in (("train", train), ("val", val))}
         test = _find(folder, *names("test"), prefer=prefer, required=False)
@@ -269,7 +312,7 @@ def read_hmdb51(folder: Path, split: int) -> Annotations:
     if not files:
         raise PrepareError(f"{split_dir}: no <class>{suffix} files (the official "
                            "testTrainMulti_7030_splits)")
-    classes = sorted(files)  # by class name: climb before climb_stairs (not by file name)
+    classes = _class_names(sorted(files), split_dir)  # climb before climb_stairs, unlike the files
     splits: dict[str, list[Item]] = {"train": [], "val": []}
     for label, name in enumerate(classes):
         for where, line in _lines(files[name]):
@@ -289,14 +332,14 @@ def read_diving48(folder: Path, split: int) -> Annotations:
     if not isinstance(vocab, list) or not all(
             isinstance(c, list) and c and all(isinstance(a, str) for a in c) for c in vocab):
         raise PrepareError(f"{vocab_file}: expected a list of classes, each a list of attributes")
-    classes = ["+".join(c) for c in vocab]
+    classes = _class_names(["+".join(c) for c in vocab], vocab_file)
 
     def items(path: Path) -> list[Item]:
         out = []
-        for where, item in _json_items(path, ("vid_name", "label", "start_frame", "end_frame")):
+        fields = {"vid_name": _TEXT, "label": _INT, "start_frame": _INT, "end_frame": _INT}
+        for where, item in _json_items(path, fields):
             label, start, end = item["label"], item["start_frame"], item["end_frame"]
-            if not all(isinstance(v, int) for v in (label, start, end)) or not (
-                    0 <= label < len(classes) and 0 <= start < end):
+            if not (0 <= label < len(classes) and 0 <= start < end):
                 raise PrepareError(f"{where}: expected a label in [0, {len(classes)}) and "
                                    f"0 <= start_frame < end_frame, got {json.dumps(item)}")
             out.append(Item(f"{item['vid_name']}.mp4", label, where))
@@ -335,16 +378,50 @@ def _index_by_stem(media: Path) -> dict[str, str]:
     return found
 
 
+def _shown(path: str) -> str:
+    """``path`` printable: bytes that are not UTF-8 as ``\\xNN``."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _utf8(path: str, where: str) -> str:
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PrepareError(f"{where}: {_shown(path)!r} has a name that is not UTF-8; rename it "
+                           "to UTF-8 (lists and data.yaml are UTF-8 text)") from None
+    return path
+
+
+def _entry(rel: str, where: str) -> str:
+    """``rel`` if a list line can hold it as a path: UTF-8, one line, no surrounding spaces, not
+    read as a comment, no NUL."""
+    _utf8(rel, where)
+    if len(rel.splitlines()) != 1 or rel != rel.strip() or rel.startswith("#") or "\0" in rel:
+        raise PrepareError(f"{where}: {rel!r} cannot be a list entry; expected a path of one "
+                           "line, without surrounding spaces, not starting with #")
+    return rel
+
+
 def _locator(spec: DatasetSpec, media: Path) -> Callable[[Item], tuple[str | None, int | None, str]]:
-    """``item -> (path relative to media or None, frame count for rawframes, why missing)``."""
+    """``item -> (path relative to media or None, frame count for rawframes, why missing)``; an
+    item whose path would leave ``media`` or cannot be written into a list is a PrepareError."""
     if spec.anywhere:
         index = _index_by_stem(media)
-        return lambda item: (index.get(item.name), None, "no video of that name under --media")
+
+        def find(item: Item):
+            rel = index.get(item.name)
+            return (_entry(rel, item.where) if rel is not None else None, None,
+                    "no video of that name in the media folder")
+
+        return find
     base = next((media / d for d in spec.media_dirs if (media / d).is_dir()), media)
 
     def locate(item: Item):
-        path = base / item.name
-        rel = os.path.relpath(path, media)
+        try:
+            path = inside(base, item.name, item.where, resolve=False)
+        except ActionrecError as e:
+            raise PrepareError(str(e)) from None
+        rel = _entry(os.path.relpath(path, media), item.where)
         if spec.kind == "video":
             return (rel, None, "") if path.is_file() else (None, None, f"{rel} not found")
         if not path.is_dir():
@@ -357,16 +434,77 @@ def _locator(spec: DatasetSpec, media: Path) -> Callable[[Item], tuple[str | Non
     return locate
 
 
+# -- items annotated twice ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Problem:
+    kind: str  # duplicate (dropped) | conflict (another label; dropped) | overlap (kept)
+    split: str
+    item: Item
+    first: Item  # the occurrence that came before, in ``first_split``
+    first_split: str
+
+    def line(self) -> str:
+        return (f"{self.kind}\t{self.split}\t{self.item.name}\t({self.item.where}; first in "
+                f"{self.first_split} at {self.first.where})")
+
+
+def _deduplicate(splits: dict[str, list[Item]]) -> tuple[dict[str, list[Item]], list[Problem]]:
+    """Each split without its repeated items (the first kept), and every item met before: in the
+    same split (duplicate, or conflict where the label differs) or in an earlier split
+    (overlap, kept)."""
+    seen: dict[str, tuple[str, Item]] = {}
+    kept: dict[str, list[Item]] = {}
+    problems = []
+    for split, items in splits.items():
+        kept[split] = []
+        for item in items:
+            before = seen.get(item.name)
+            if before is None or before[0] != split:
+                if before is not None:
+                    problems.append(Problem("overlap", split, item, before[1], before[0]))
+                seen[item.name] = split, item
+                kept[split].append(item)
+            else:
+                kind = "duplicate" if before[1].label == item.label else "conflict"
+                problems.append(Problem(kind, split, item, before[1], split))
+    return kept, problems
+
+
 # -- writing ------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SplitSummary:
     name: str  # train | val | test (unlabelled)
     items: int  # annotated
     written: int  # with media, in the list
+    dropped: int = 0  # annotated again in this split (problems.txt)
+    overlap: tuple[tuple[str, int], ...] = ()  # (earlier split, items also in it), kept
+    examples: tuple[str, ...] = ()  # the first few problems, each one line
 
     def line(self) -> str:
-        return (f"{self.name}: {self.items} items, {self.written} written, "
-                f"{self.items - self.written} missing")
+        text = (f"{self.name}: {self.items} items, {self.written} written, "
+                f"{self.items - self.dropped - self.written} missing")
+        if self.dropped:
+            text += f", {self.dropped} annotated twice (dropped)"
+        for other, count in self.overlap:
+            text += (f"; warning: {count} also in {other}, kept (they inflate every {self.name} "
+                     "number)")
+        return text
+
+
+def _write(path: Path, lines: list[str]) -> None:
+    try:
+        atomic_write(path, "".join(line + "\n" for line in lines).encode(), error=PrepareError)
+    except OSError as e:
+        raise PrepareError(f"{path}: cannot be written: {e.strerror or e}") from None
+
+
+def _output_folder(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise PrepareError(f"{out}: cannot make the output folder: {e.strerror or e}") from None
+    if not out.is_dir():
+        raise PrepareError(f"{out}: a file; expected a folder to write into")
 
 
 def prepare(dataset: str, annotations: str | os.PathLike, media: str | os.PathLike,
@@ -378,17 +516,21 @@ def prepare(dataset: str, annotations: str | os.PathLike, media: str | os.PathLi
     spec = DATASETS[dataset]
     if not 1 <= split <= spec.splits:
         raise PrepareError(f"{dataset} has {spec.splits} official split"
-                           f"{'s' if spec.splits > 1 else ''}; --split {split} is not one of them")
+                           f"{'s' if spec.splits > 1 else ''}; split {split} is not one of them")
     annotations, media, out = Path(annotations), Path(media), Path(out)
-    for what, folder in (("--annotations", annotations), ("--media", media)):
+    for what, folder in (("annotation", annotations), ("media", media)):
         if not folder.is_dir():
             raise PrepareError(f"{folder}: {what} folder not found")
+    _utf8(str(media.resolve()), "the media folder")
+    if out.exists() and not out.is_dir():
+        raise PrepareError(f"{out}: a file; expected a folder to write into")
     ann = spec.read(annotations, split)
+    splits, problems = _deduplicate(ann.splits)
     locate = _locator(spec, media)
-    out.mkdir(parents=True, exist_ok=True)
+    _output_folder(out)
     summaries, missing_lines = [], []
     files = {"train": "train.txt", "val": "val.txt", "test": "unlabelled.txt"}
-    for name, items in ann.splits.items():
+    for name, items in splits.items():
         lines = []
         for item in items:
             rel, frames, why = locate(item)
@@ -397,15 +539,18 @@ def prepare(dataset: str, annotations: str | os.PathLike, media: str | os.PathLi
                 continue
             fields = [rel] + ([str(frames)] if frames is not None else [])
             lines.append(" ".join(fields + ([str(item.label)] if item.label is not None else [])))
-        atomic_write(out / files[name], "".join(line + "\n" for line in lines).encode(),
-                     error=PrepareError)
-        summaries.append(SplitSummary(name, len(items), len(lines)))
-    atomic_write(out / "labels.txt", "".join(c + "\n" for c in ann.classes).encode(),
-                 error=PrepareError)
-    header = "# split\titem\twhy\t(annotation)\n"
-    atomic_write(out / "missing.txt", (header + "".join(m + "\n" for m in missing_lines)).encode(),
-                 error=PrepareError)
-    atomic_write(out / "data.yaml", data_yaml(dataset, spec, media).encode(), error=PrepareError)
+        _write(out / files[name], lines)
+        mine = [p for p in problems if p.split == name]
+        overlap = tuple((other, sum(p.first_split == other for p in mine if p.kind == "overlap"))
+                        for other in splits if other != name)
+        summaries.append(SplitSummary(
+            name, len(ann.splits[name]), len(lines), sum(p.kind != "overlap" for p in mine),
+            tuple(o for o in overlap if o[1]), tuple(p.line() for p in mine[:EXAMPLES])))
+    _write(out / "labels.txt", ann.classes)
+    _write(out / "missing.txt", ["# split\titem\twhy\t(annotation)", *missing_lines])
+    _write(out / "problems.txt", ["# kind\tsplit\titem\t(annotation; first occurrence)",
+                                  *(p.line() for p in problems)])
+    _write(out / "data.yaml", data_yaml(dataset, spec, media).splitlines())
     return summaries
 
 

@@ -20,6 +20,7 @@ from actionrec.config import load_config
 from actionrec.data.build import build_dataset
 from actionrec.data.datasets import parse_list, read_label_map
 from actionrec.data.prepare import PrepareError, prepare
+from actionrec.errors import ActionrecError
 from tests.conftest import run
 
 
@@ -175,17 +176,19 @@ def test_kinetics_header_and_times(tmp_path):
     ann, media = tmp_path / "ann", tmp_path / "media"
     ann.mkdir(), media.mkdir()
     (ann / "train.csv").write_text("youtube_id,time_start\nabc,1\n")
-    (ann / "validate.csv").write_text(kinetics_csv([("a", "x", 1, 2, "val")]))
+    (ann / "validate.csv").write_text(kinetics_csv([("abseiling", "x", 1, 2, "val")]))
     with pytest.raises(PrepareError, match=r"train.csv:1: expected a header with label,youtube_id,"
                                            r"time_start,time_end, got 'youtube_id,time_start'"):
         prepare("kinetics400", ann, media, tmp_path / "out")
-    (ann / "train.csv").write_text(kinetics_csv([("a", "x", 1, 2, "train"), ("a", "y", "one", 2, "train")]))
-    with pytest.raises(PrepareError, match=r"train.csv:3: time_start/time_end must be numbers"):
+    (ann / "train.csv").write_text(kinetics_csv([("abseiling", "x", 1, 2, "train"),
+                                                 ("abseiling", "y", "one", 2, "train")]))
+    with pytest.raises(ActionrecError, match=r"train.csv:3: time_start: 'one' is not allowed; "
+                                             r"expected a number in \[0, "):
         prepare("kinetics400", ann, media, tmp_path / "out")
-    (ann / "train.csv").write_text(kinetics_csv([("a", "x", 1, 2, "train")]))
+    (ann / "train.csv").write_text(kinetics_csv([("abseiling", "x", 1, 2, "train")]))
     (ann / "validate.csv").write_text(kinetics_csv([("b", "x", 1, 2, "val")]))
-    with pytest.raises(PrepareError, match=r"validate.csv:2: class 'b' is not one of the 1 classes "
-                                           r"of .*train.csv"):
+    with pytest.raises(PrepareError, match=r"validate.csv:2: class 'b' is not one of the 400 "
+                                           r"classes of .*classes/kinetics400.txt"):
         prepare("kinetics400", ann, media, tmp_path / "out")
 
 
@@ -208,7 +211,7 @@ def test_ucf101_official_splits(tmp_path, shared_data):
                                   "HandstandPushups")]
     assert [s.line() for s in prepare("ucf101", official, tmp_path / "media", out, split=3)][0] \
         .startswith("train: 9624 items")
-    with pytest.raises(PrepareError, match="ucf101 has 3 official splits; --split 4"):
+    with pytest.raises(PrepareError, match="ucf101 has 3 official splits; split 4"):
         prepare("ucf101", official, tmp_path / "media", out, split=4)
 
     bad = tmp_path / "bad"
