@@ -11,9 +11,12 @@ from tqdm import tqdm
 
 from ..config import DataConfig
 from ..errors import CliError, VideoError
+from ..validate import SEED, Range
 from .common import add_json
 
 TEMPLATE = DataConfig().frame_template
+COUNT = Range(1, 10**7, integer=True)  # videos
+WORKERS = Range(1, 1024, integer=True)
 
 
 def register(sub) -> None:
@@ -35,18 +38,20 @@ def register(sub) -> None:
 
     synth = dsub.add_parser("synth", help="generate the synthetic time-reversal-pair dataset")
     synth.add_argument("out", metavar="OUT")
-    synth.add_argument("--videos", type=int, default=600, help="total number of videos")
-    synth.add_argument("--frames", type=int, default=32)
-    synth.add_argument("--size", type=int, default=64)
-    synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--pairs", type=int, nargs="+", default=list(range(5)),
+    synth.add_argument("--videos", type=COUNT.flag, default=600, help="total number of videos")
+    synth.add_argument("--frames", type=Range(2, 10**5, integer=True).flag, default=32)
+    synth.add_argument("--size", type=Range(16, 4096, integer=True).flag, default=64)
+    synth.add_argument("--seed", type=SEED.flag, default=0)
+    synth.add_argument("--pairs", type=Range(0, 4, integer=True).flag, nargs="+",
+                       default=list(range(5)),
                        help="reversal pairs to include: 0 move, 1 rotate, 2 grow, 3 appear, "
                             "4 approach")
-    synth.add_argument("--workers", type=int, default=None, help="encoding processes")
+    synth.add_argument("--workers", type=WORKERS.flag, default=None, help="encoding processes")
     synth.add_argument("--overwrite", action="store_true",
                        help="replace a dataset generated in OUT before")
     synth.set_defaults(func=run_synth)
 
+    from ..data.media import SHORT_SIDE
     from ..data.prepare import DATASETS
 
     prep = dsub.add_parser("prepare", help="lists, labels and data.yaml from a benchmark's "
@@ -57,7 +62,8 @@ def register(sub) -> None:
     prep.add_argument("--media", required=True, metavar="DIR",
                       help="folder the videos or frame folders were unpacked into (the data root)")
     prep.add_argument("--out", metavar="DIR", help="where to write (default: data/DATASET)")
-    prep.add_argument("--split", type=int, default=1, help="official split (UCF101, HMDB51: 1-3)")
+    prep.add_argument("--split", type=Range(1, 3, integer=True).flag, default=1,
+                      help="official split (UCF101, HMDB51: 1-3)")
     prep.set_defaults(func=run_prepare)
 
     for name, mode, what in (("resize", "resize", "re-encode videos (H.264 MP4) to a short side"),
@@ -67,8 +73,8 @@ def register(sub) -> None:
                          help="video lists, folders of videos, or a prepared data.yaml")
         cmd.add_argument("--root", help="folder the lists' paths are relative to")
         cmd.add_argument("--out", required=True, metavar="DIR")
-        cmd.add_argument("--short-side", type=int, default=256)
-        cmd.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+        cmd.add_argument("--short-side", type=SHORT_SIDE.flag, default=256)
+        cmd.add_argument("--workers", type=WORKERS.flag, default=os.cpu_count() or 1,
                          help="parallel processes (default: one per CPU)")
         cmd.set_defaults(func=run_media, mode=mode)
 
@@ -127,7 +133,9 @@ def run_prepare(args) -> int:
     out = args.out or os.path.join("data", args.dataset)
     for summary in prepare(args.dataset, args.annotations, args.media, out, split=args.split):
         print(summary.line())
-    print(f"written to {out}/: the lists, labels.txt, missing.txt and data.yaml")
+        for example in summary.examples:
+            print(f"  {example}")
+    print(f"written to {out}/: the lists, labels.txt, missing.txt, problems.txt and data.yaml")
     return 0
 
 
