@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .gst import GSTConv
+from .resnet import Bottleneck
 from .stm import CMM
 
 
@@ -57,9 +59,34 @@ class FastCMM:
         return conv1x1_add(self.differences(x), self.restore.weight, add_to)
 
 
+class FastGSTBottleneck:
+    """A bottleneck around a GST module with split inputs, once bn1 is folded into conv1
+    (``fuse.fold_batchnorms``) and on a channels-last clip: conv1 as two convolutions, one per
+    group's inputs (its weight rows split: views), so that neither group is a channel slice of a
+    channels-last tensor, which each path's convolution would copy."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (isinstance(self.bn1, nn.Identity) and self.conv1.bias is not None
+                and x.is_contiguous(memory_format=torch.channels_last)):
+            return super().forward(x)
+        gst = self.conv2
+        identity = x if self.downsample is None else self.downsample(x)
+        w, b, k = self.conv1.weight, self.conv1.bias, gst.split
+        groups = (self.relu(F.conv2d(x, w[:k], b[:k])), self.relu(F.conv2d(x, w[k:], b[k:])))
+        out = self.relu(self.bn2(gst.paths(*groups)))
+        out = self.bn3(self.conv3(out))
+        out += identity
+        return self.relu(out)
+
+
+def _split_gst(block: Bottleneck) -> bool:
+    return isinstance(block.conv2, GSTConv) and block.conv2.split is not None
+
+
 # (plain class, the fast form's mixin, whether a module of that class takes it)
 FORMS = (
     (CMM, FastCMM, lambda m: True),
+    (Bottleneck, FastGSTBottleneck, _split_gst),
 )
 
 

@@ -28,12 +28,10 @@ stays random. All 1x1 convs, BNs and the stem load unchanged (the network stays 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .fuse import fold_into_conv
 from .pretrained import inflate_time
-from .resnet import Bottleneck
 from .temporal import Conv3d, as_clips, as_frames
 from .tsn import TSN
 
@@ -59,9 +57,6 @@ class GSTConv(nn.Module):
                                   bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # split, not two slices: its backward is one cat, where each slice's writes a zero-filled
-        # gradient of the whole input and the two are added (GST-R50 training step, batch 1, in
-        # turns: 0.83-0.86 s against 0.85-0.90 s)
         return self.paths(*((x, x) if self.split is None else
                             x.split([self.split, x.shape[1] - self.split], 1)))
 
@@ -80,28 +75,6 @@ class GSTConv(nn.Module):
     def adapt_weight(self, weight2d: torch.Tensor) -> dict[str, torch.Tensor]:
         """ImageNet 3x3 weights -> this module's: the spatial path's slice; temporal stays."""
         return {"spatial.weight": weight2d[: self.spatial_out, : self.spatial.in_channels]}
-
-
-class GSTBottleneck(Bottleneck):
-    """A bottleneck whose 3x3 conv is a ``GSTConv`` with split inputs (``beta`` 1/2). Once bn1 is
-    folded into conv1 (inference, ``models/fuse.py``) and on a channels-last clip, conv1 runs as two
-    convolutions, one per group's inputs (its weight rows split: views), so that neither group is
-    a channel slice of a channels-last tensor, which each path's convolution would copy. GST-R50,
-    batch 1, 8x224, BNs folded: 32 copies fewer per clip, 192.8-194.2 ms against 195.3-196.9
-    ms in 4 of 5 turns (the fifth 199.9 against 196.8). Otherwise it is the plain bottleneck."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gst = self.conv2
-        if not (isinstance(self.bn1, nn.Identity) and gst.split is not None
-                and x.is_contiguous(memory_format=torch.channels_last)):
-            return super().forward(x)
-        identity = x if self.downsample is None else self.downsample(x)
-        w, b, k = self.conv1.weight, self.conv1.bias, gst.split
-        groups = (self.relu(F.conv2d(x, w[:k], b[:k])), self.relu(F.conv2d(x, w[k:], b[k:])))
-        out = self.relu(self.bn2(gst.paths(*groups)))
-        out = self.bn3(self.conv3(out))
-        out += identity
-        return self.relu(out)
 
 
 class C3DConv(nn.Module):
@@ -156,10 +129,9 @@ class GroupedTSN(TSN):
     blocks on ResNet-50 and deeper); ``load_pretrained`` maps ImageNet 3x3 weights onto the
     replacements with their ``adapt_weight``."""
 
-    def __init__(self, num_classes: int, num_frames: int, *, make_conv,
-                 bottleneck: type[Bottleneck] = Bottleneck, **shared):
+    def __init__(self, num_classes: int, num_frames: int, *, make_conv, **shared):
         def block(slot):
-            return slot.build(bottleneck if slot.kind is Bottleneck else None, conv3x3=make_conv)
+            return slot.build(conv3x3=make_conv)
 
         super().__init__(num_classes, num_frames, block=block, **shared)
 
@@ -173,9 +145,8 @@ class GST(GroupedTSN):
         def make_conv(cin, cout, stride):
             return GSTConv(cin, cout, stride, num_frames, alpha=alpha, beta=beta)
 
-        super().__init__(num_classes, num_frames, make_conv=make_conv, bottleneck=GSTBottleneck,
-                         backbone=backbone, dropout=dropout, partial_bn=partial_bn,
-                         frozen_stages=frozen_stages)
+        super().__init__(num_classes, num_frames, make_conv=make_conv, backbone=backbone,
+                         dropout=dropout, partial_bn=partial_bn, frozen_stages=frozen_stages)
 
 
 class GSTLarge(GST):

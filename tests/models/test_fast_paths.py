@@ -17,9 +17,10 @@ from actionrec.models import fast
 from actionrec.models.base import to_channels_last
 from actionrec.models.fuse import fold_batchnorms
 from actionrec.models.registry import build_with_input
+from tests.conftest import torch_threads
 
 MODELS = {  # name -> (backbone, options, the fast forms it takes)
-    "gst": ("resnet18", {}, set()), "gst_large": ("resnet18", {}, set()),
+    "gst": ("resnet26", {}, {fast.FastGSTBottleneck}), "gst_large": ("resnet18", {}, set()),
     "c3d": ("resnet18", {"groups": 2}, set()), "p3d": ("resnet18", {}, set()),
     "stnet": ("resnet18", {}, set()), "msti": ("resnet26", {}, set()),
     "stm": ("resnet18", {}, {fast.FastCMM}),
@@ -94,3 +95,26 @@ def test_conv1x1_add_has_gradients():
     out.sum().backward()
     torch.testing.assert_close(r.grad, torch.ones_like(r))
     torch.testing.assert_close(w.grad, x.sum((0, 2, 3)).expand(6, 4).reshape(6, 4, 1, 1))
+
+
+def test_folded_gst_bottleneck_copies_no_channel_slice():
+    """GST's bottleneck once folded and accelerated, on a channels-last clip: the plain model's
+    logits with two copies fewer per block: the paths' inputs are no channel slices. On 2
+    threads: on one, PyTorch computes 1x1 convolutions of fewer than 16 frames without oneDNN,
+    which copies slices as well."""
+    model, x = build_with_input("gst", classes=5, frames=4, size=32, backbone="resnet26",
+                                generator=torch.Generator().manual_seed(2))
+    model = to_channels_last(randomised(model)).eval()
+
+    def copies(run):
+        with torch.profiler.profile() as prof:
+            out = run()
+        return out, sum(e.count for e in prof.key_averages() if e.key == "aten::copy_")
+
+    with torch.no_grad(), torch_threads(2):
+        folded = fold_batchnorms(copy.deepcopy(model))
+        ref, plain_copies = copies(lambda: folded(x))
+        accelerated = fast.accelerate(folded)
+        out, fast_copies = copies(lambda: accelerated(x))
+    assert fast_copies <= plain_copies - 2 * 8  # ResNet-26 has 8 bottlenecks
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4 * max(1.0, ref.abs().max().item()))

@@ -6,15 +6,11 @@ import torch.nn.functional as F
 
 from actionrec.analysis.flops import count_macs, count_params
 from actionrec.analysis.paper import build, rows_from
-from actionrec.models.base import to_channels_last
-from actionrec.models.fuse import fold_batchnorms
 from actionrec.models.gst import C3DConv, GSTConv, P3DConv
 from actionrec.models.pretrained import load_pretrained
-from actionrec.models.registry import build_model, build_with_input
+from actionrec.models.registry import build_model
 from actionrec.models.resnet import ResNet
-from tests.conftest import torch_threads
 from tests.models.same import assert_same_with_gradients
-from tests.models.test_fast_paths import randomised
 
 
 @pytest.mark.parametrize("row", rows_from("GST Table 2", checked=True), ids=lambda r: r.label)
@@ -101,32 +97,6 @@ def test_gst_conv_equals_eq_2_with_gradients(stride):
         return torch.func.functional_call(conv, {"spatial.weight": ws, "temporal.weight": wt}, (x,))
 
     assert_same_with_gradients(ours, reference, (x, conv.spatial.weight, conv.temporal.weight))
-
-
-def test_folded_bottleneck_copies_no_channel_slice():
-    """GSTBottleneck once folded, on a channels-last clip: the plain bottleneck's logits (its
-    unfolded self, and the folded model on a contiguous clip, which takes the plain path), with
-    two copies fewer per block: the paths' inputs are no channel slices. On 2 threads: on one,
-    PyTorch computes 1x1 convolutions of fewer than 16 frames without oneDNN, which copies
-    slices as well (29 copies against the plain model's 20, measured)."""
-    model, x = build_with_input("gst", classes=5, frames=4, size=32, backbone="resnet26",
-                                generator=torch.Generator().manual_seed(2))
-    model = to_channels_last(randomised(model)).eval()
-
-    def copies(run):
-        with torch.profiler.profile() as prof:
-            out = run()
-        return out, sum(e.count for e in prof.key_averages() if e.key == "aten::copy_")
-
-    with torch.no_grad(), torch_threads(2):
-        ref, plain_copies = copies(lambda: model(x))
-        folded = fold_batchnorms(model)
-        out, folded_copies = copies(lambda: folded(x))
-        contiguous = folded(x.contiguous())
-    assert folded_copies <= plain_copies - 2 * 8  # ResNet-26 has 8 bottlenecks
-    tol = dict(rtol=1e-4, atol=1e-4 * max(1.0, ref.abs().max().item()))
-    torch.testing.assert_close(out, ref, **tol)
-    torch.testing.assert_close(contiguous, ref, **tol)
 
 
 def test_stride_is_spatial_only():
