@@ -198,12 +198,12 @@ def _make(job: Job, mode: str, short_side: int) -> Done:
     convert = extract_frames if mode == "frames" else resize_video
     try:
         frames = convert(job.source, tmp, short_side)
-    except (VideoError, av.FFmpegError) as e:
+    except BaseException as e:
         _remove(tmp)
-        error = str(e) if isinstance(e, VideoError) else f"{job.source}: {e}"
-        return Done(job, 0, error=error)
-    except BaseException:
-        _remove(tmp)
+        if isinstance(e, VideoError):
+            return Done(job, 0, error=str(e))
+        if isinstance(e, av.FFmpegError) and not isinstance(e, OSError):  # OSError: the output's
+            return Done(job, 0, error=f"{job.source}: {e}")
         raise
     # the old output goes before the new record comes: no old output is ever recorded as new
     _remove(job.output)

@@ -184,7 +184,8 @@ def read_sthv2(folder: Path, split: int) -> Annotations:
     labels_file = _find(folder, "something-something-v2-labels.json")
     mapping = _json(labels_file)
     if not isinstance(mapping, dict) or not all(
-            _is(v, _ID) and str(v).isascii() and str(v).isdigit() for v in mapping.values()):
+            _is(v, _ID) and str(v).isascii() and str(v).isdigit() and len(str(v)) < 10
+            for v in mapping.values()):
         raise PrepareError(f"{labels_file}: expected an object of class name -> index string")
     classes = [name for name, _ in sorted(mapping.items(), key=lambda kv: int(kv[1]))]
     if sorted(int(v) for v in mapping.values()) != list(range(len(classes))):
