@@ -8,7 +8,7 @@ import json
 import sys
 
 from ..engine.stream import IDLE_SECONDS, RECONNECT
-from ..engine.timeline import SMOOTH_WINDOWS, TOPK, WINDOW_SECONDS
+from ..engine.windows import SMOOTH_WINDOWS, TOPK, WINDOW_SECONDS
 from .common import add_checkpoint, add_device, add_json
 
 
@@ -73,7 +73,8 @@ def run(args) -> int:
 
 
 def run_timeline(args) -> int:
-    from ..engine.timeline import predict_timelines, seconds
+    from ..engine.inference import predict_timelines
+    from ..engine.timeline_report import seconds
     from ..errors import CliError
 
     if args.backend != "pytorch":
@@ -110,7 +111,7 @@ def run_timeline(args) -> int:
 
 
 def row_line(row: dict) -> str:
-    from ..engine.timeline import seconds
+    from ..engine.timeline_report import seconds
 
     what = (f"{row['top'][0]['prob']:7.2%}  {row['top'][0]['class']}" if row["top"]
             else f"no prediction: {row['missing']}")
@@ -122,7 +123,7 @@ def run_stream(args) -> int:
     it with a summary on stderr and exit status 0."""
     from ..engine.inference import load_checkpoint
     from ..engine.stream import causal_smooth, live_windows
-    from ..engine.timeline import window_row
+    from ..engine.timeline_report import window_row
     from ..errors import CliError
 
     if args.backend != "pytorch" or args.out_video:

@@ -1,9 +1,11 @@
-"""Testing a checkpoint on a list (``actionrec test``) and predicting video files (``predict``)."""
+"""Testing a checkpoint on a list (``actionrec test``) and predicting video files and their
+timelines (``predict``)."""
 
 from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -19,7 +21,9 @@ from . import distributed
 from .build import model_from_config, select_device
 from .checkpoint import load_weights, read_metadata
 from .evaluate import check_finite, collect_scores, compute_metrics, score_views, write_reports
-from .timeline import TOPK
+from .overlay import write_overlay
+from .timeline_report import write_timeline
+from .windows import SMOOTH_WINDOWS, TOPK, check_window, slide, smooth
 
 log = logging.getLogger(__name__)
 
@@ -198,3 +202,36 @@ def predict_videos(checkpoint: str | Path, videos: list[str], *, topk: int = 5,
     if not results:
         raise ActionrecError("no video given")
     return results
+
+
+def predict_timelines(checkpoint: str | Path, videos: list[str], *, out_dir: str | Path,
+                      window: float | None = None, stride: float | None = None, smoothing: int = 1,
+                      topk: int = 5, device: str = "auto", out_video: str | None = None,
+                      progress: bool = True) -> Iterator[tuple[str, dict | None, str | None]]:
+    """``(video, report, error)`` per video: its timeline written to ``out_dir/<stem>.timeline
+    .json|.csv`` (``write_timeline``), scores smoothed over ``smoothing`` windows; a file that
+    cannot be read gets an error and the next is still predicted. The numbers are checked
+    (``check_window``, ``TOPK``, ``SMOOTH_WINDOWS``) before the checkpoint is loaded."""
+    check_window(window, stride)
+    TOPK.check(topk, "topk")
+    SMOOTH_WINDOWS.check(smoothing, "smoothing")
+    if out_video and len(videos) != 1:
+        raise ActionrecError("an overlay video (out_video) is drawn for one video at a time")
+    cfg, names, model, dev = load_checkpoint(checkpoint, device=device)
+    for video in videos:
+        try:
+            timeline = slide(model, cfg, video, window=window, stride=stride, device=dev,
+                             batch=cfg.test.batch_size, progress=progress)
+        except VideoError as e:
+            yield str(video), None, str(e)
+            continue
+        if timeline.video_probs() is None:
+            yield str(video), None, (f"{video}: no window could be predicted: "
+                                     f"{timeline.windows[0].missing}")
+            continue
+        smooth(timeline.windows, smoothing)
+        report = write_timeline(timeline, names, topk,
+                                Path(out_dir) / f"{Path(video).stem}.timeline")
+        if out_video:
+            report["out_video_frames"] = write_overlay(timeline, names, out_video)
+        yield str(video), report, None

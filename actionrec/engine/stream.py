@@ -1,4 +1,4 @@
-"""Live input: the timeline's windows (``timeline.Slider``) over a source as it arrives.
+"""Live input: the timeline's windows (``windows.Slider``) over a source as it arrives.
 
 A source is anything PyAV opens: ``-`` (stdin; a format readable without seeking: MPEG-TS, MKV,
 NUT, fragmented MP4), an ``rtsp://``, ``http(s)://``, ``udp://`` ... URL, a V4L2 device
@@ -29,7 +29,7 @@ import torch
 from ..config import Config
 from ..errors import ActionrecError
 from ..validate import Range
-from .timeline import SMOOTH_WINDOWS, Slider, Window, check_window
+from .windows import SMOOTH_WINDOWS, Slider, Window, check_window
 
 RECONNECT = Range(0, 100, integer=True)  # reopenings in a row of a dropped network source
 IDLE_SECONDS = Range(0.001, 86400)  # silence after which a source has dropped or ended

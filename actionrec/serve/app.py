@@ -48,7 +48,7 @@ from importlib.resources import files
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
-from ..engine.timeline import SMOOTH_WINDOWS, TOPK, WINDOW_SECONDS
+from ..engine.windows import SMOOTH_WINDOWS, TOPK, WINDOW_SECONDS
 from .admission import Gate, Shutdown, Uploads
 from .bodies import FormBody, RawBody, receive
 from .hosts import HostCheck

@@ -1,6 +1,6 @@
 """What the server does with an uploaded video, without the web layer: the checkpoint loaded
 once, a video file checked against the limits, then scored by the test protocol (as
-``actionrec predict``), optionally with its timeline (``engine/timeline.py``) and the class
+``actionrec predict``), optionally with its timeline (``engine/windows.py``) and the class
 activation maps of its first view (``analysis/cam.py``).
 
 Every refusal is a ``Refused`` carrying the HTTP status and a one-line reason; a request past
@@ -28,7 +28,8 @@ from ..data.datasets import ListEntry
 from ..data.video import TooManyPixels, probe
 from ..engine.evaluate import check_finite, score_views
 from ..engine.inference import load_checkpoint, load_for_config
-from ..engine.timeline import slide, smooth, timeline_report, top
+from ..engine.timeline_report import timeline_report
+from ..engine.windows import slide, smooth, top
 from ..errors import VideoError
 from ..models.registry import example_input, get_spec
 

@@ -10,17 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actionrec.cli import build_parser
+from actionrec.engine.inference import predict_timelines
 from actionrec.engine.stream import causal_smooth, live_windows
-from actionrec.engine.timeline import (
-    Timeline,
-    Window,
-    predict_timelines,
-    slide,
-    smooth,
-    top,
-    window_row,
-    write_timeline,
-)
+from actionrec.engine.timeline_report import window_row, write_timeline
+from actionrec.engine.windows import Timeline, Window, slide, smooth, top
 from actionrec.validate import InvalidInput
 from tests.conftest import run
 

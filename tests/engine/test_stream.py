@@ -15,7 +15,7 @@ import pytest
 
 from actionrec.data.synthetic import write_video
 from actionrec.engine.inference import load_checkpoint
-from actionrec.engine.timeline import slide
+from actionrec.engine.windows import slide
 from tests.conftest import REPO, sigint_default
 from tests.engine.test_timeline import FPS, scenes
 

@@ -18,7 +18,7 @@ from actionrec.data.transforms import from_frames
 from actionrec.data.video import VideoReader
 from actionrec.engine.evaluate import score_views
 from actionrec.engine.inference import load_checkpoint
-from actionrec.engine.timeline import slide
+from actionrec.engine.windows import slide
 from tests.conftest import REPO, run
 
 FPS = 25
@@ -164,7 +164,7 @@ MEASURE = """
 import sys, threading
 from dataclasses import replace
 from actionrec.engine.inference import load_checkpoint
-from actionrec.engine.timeline import slide
+from actionrec.engine.windows import slide
 from actionrec.runtime import tune_allocator
 tune_allocator()  # as the command line runs
 cfg, names, model, _ = load_checkpoint(sys.argv[1], device="cpu")

@@ -15,7 +15,7 @@ from PIL import Image
 
 from actionrec.analysis.flops import count_macs, count_params
 from actionrec.engine.inference import load_checkpoint, predict_videos
-from actionrec.engine.timeline import slide
+from actionrec.engine.windows import slide
 from actionrec.models.registry import example_input, get_spec
 from tests.serve.conftest import call, served
 

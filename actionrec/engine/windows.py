@@ -14,11 +14,9 @@ need a lost frame are reported with the gap's times and the rest are still predi
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
-from pathlib import Path
 
 import av
 import numpy as np
@@ -29,7 +27,7 @@ from ..config import Config
 from ..data.build import build_sampler, build_transform, test_short_side
 from ..data.transforms import from_frames
 from ..data.video import open_video, short_side_size, timestamps_identify_frames
-from ..errors import ActionrecError, VideoError
+from ..errors import VideoError
 from ..runtime import release_free_memory
 from ..validate import Range
 from .evaluate import check_finite, score_views
@@ -101,8 +99,8 @@ def frame_rate(stream) -> Fraction:
     return stream.guessed_rate or stream.average_rate or Fraction(25)
 
 
-def _frames(container, stream, short_side: int, gaps: list, packets: Iterable | None = None
-            ) -> Iterator[tuple[int, np.ndarray]]:
+def decoded_frames(container, stream, short_side: int, gaps: list,
+                   packets: Iterable | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """``(frame index, RGB frame at the short side)`` of ``packets`` (default: the stream
     demuxed; ``None`` among them flushes the decoder): the index from the frame's timestamp where
     the container's timestamps identify frames (MP4, MKV, WebM), else its decoding
@@ -136,7 +134,7 @@ class Slider:
     """The windows of one opened video, each yielded once scored (in order), as its frames
     complete; ``fps``, ``window`` and ``stride`` are known once constructed, ``gaps``,
     ``peak_held`` and ``position`` (seconds decoded) as it runs. ``window`` and ``stride`` are
-    checked (``check_window``); ``None`` takes the default. ``packets``: see ``_frames``."""
+    checked (``check_window``); ``None`` takes the default. ``packets``: see ``decoded_frames``."""
 
     def __init__(self, model, cfg: Config, container, name: str, *, window: float | None = None,
                  stride: float | None = None, device: torch.device | None = None, batch: int = 4,
@@ -162,8 +160,8 @@ class Slider:
         held: dict[int, np.ndarray] = {}  # frames some open window still needs
         first: list[tuple[int, np.ndarray]] = []  # the frames before window 0 (short videos)
         k, last = 0, -1  # next window to emit, last frame index seen
-        for index, frame in _frames(self.container, self.stream, self.short_side, self.gaps,
-                                    self.packets):
+        for index, frame in decoded_frames(self.container, self.stream, self.short_side,
+                                           self.gaps, self.packets):
             if index <= last:
                 continue  # a repeated timestamp
             if index > last + 1:
@@ -260,125 +258,3 @@ def top(probs: np.ndarray, names: list[str], k: int) -> list[tuple[str, float]]:
     fewer)."""
     order = np.argsort(-probs)[: min(TOPK.check(k, "topk"), len(names))]
     return [(names[i], float(probs[i])) for i in order]
-
-
-def seconds(t: float) -> str:
-    return f"{int(t // 3600):d}:{int(t % 3600 // 60):02d}:{t % 60:06.3f}" if math.isfinite(t) else "-"
-
-
-def write_overlay(timeline: Timeline, names: list[str], out: str) -> int:
-    """Re-encode the video to ``out`` (H.264 MP4, its frame rate and size, even sides) with the
-    label and score of the window centred nearest each frame drawn on it; returns the frames
-    written. Frames nearest a window without a prediction get no label."""
-    from PIL import Image, ImageDraw
-
-    from ..data.video import X264_REPEATABLE
-
-    centres = np.array([(w.start + w.end) / 2 for w in timeline.windows])
-    midpoints = (centres[1:] + centres[:-1]) / 2  # frame time -> nearest centre, by bisection
-    written = 0
-    with open_video(timeline.path) as src, av.open(str(out), "w", format="mp4") as dst:
-        stream = src.streams.video[0]
-        rate = frame_rate(stream)
-        video = None
-        for index, frame in _frames(src, stream, 0, []):
-            if video is None:
-                h, w = frame.shape[:2]
-                video = dst.add_stream("libx264", rate=rate)
-                video.height, video.width, video.pix_fmt = h - h % 2, w - w % 2, "yuv420p"
-                video.options = {"crf": "20", **X264_REPEATABLE}
-            image = Image.fromarray(frame[: video.height, : video.width])
-            win = timeline.windows[int(np.searchsorted(midpoints, index / timeline.fps))]
-            if win.probs is not None:
-                (name, prob), = top(win.probs, names, 1)
-                draw = ImageDraw.Draw(image)
-                text = f"{name} {100 * prob:.0f}%"
-                box = draw.textbbox((4, 4), text)
-                draw.rectangle((0, 0, box[2] + 4, box[3] + 4), fill=(0, 0, 0))
-                draw.text((4, 4), text, fill=(255, 255, 255))
-            out_frame = av.VideoFrame.from_image(image)
-            out_frame.pts, out_frame.time_base = written, 1 / Fraction(rate)
-            dst.mux(video.encode(out_frame))
-            written += 1
-        if video is not None:
-            dst.mux(video.encode())
-    return written
-
-
-def window_row(w: Window, names: list[str], k: int) -> dict:
-    """A window as the timeline files and live output give it: start, end, top-k (or None and
-    why it is missing)."""
-    return {"start": round(w.start, 3), "end": round(w.end, 3),
-            "top": [{"class": c, "prob": p} for c, p in top(w.probs, names, k)]
-            if w.probs is not None else None, **({"missing": w.missing} if w.missing else {})}
-
-
-def timeline_report(timeline: Timeline, names: list[str], k: int) -> dict:
-    """The timeline as ``<video>.timeline.json`` and the server give it: rate, window, stride,
-    the whole-video top-k (mean over windows), gaps and a row per window."""
-    probs = timeline.video_probs()
-    return {"video": timeline.path, "fps": timeline.fps, "window_s": timeline.window,
-            "stride_s": timeline.stride,
-            "video_top": [{"class": c, "prob": p} for c, p in top(probs, names, k)]
-            if probs is not None else [],
-            "gaps": [{"start": round(a, 3), "end": round(b, 3), "reason": r}
-                     for a, b, r in timeline.gaps],
-            "windows": [window_row(w, names, k) for w in timeline.windows]}
-
-
-def write_timeline(timeline: Timeline, names: list[str], k: int, stem: Path) -> dict:
-    """``<stem>.json`` (``timeline_report``) and ``<stem>.csv`` (a row per window: start, end,
-    then class and score of each of the top ``k``, at most the classes there are; ``missing`` when
-    none)."""
-    import csv
-    import json
-
-    k = min(TOPK.check(k, "topk"), len(names))
-    report = timeline_report(timeline, names, k)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    report["files"] = [str(stem.with_name(f"{stem.name}.{ext}")) for ext in ("json", "csv")]
-    with open(report["files"][1], "w", newline="") as f:
-        out = csv.writer(f)
-        out.writerow(["start", "end", *[f"{x}{i + 1}" for i in range(k) for x in ("class", "score")],
-                      "missing"])
-        for row in report["windows"]:
-            cells = [c for t in row["top"] or [] for c in (t["class"], f"{t['prob']:.6f}")]
-            out.writerow([row["start"], row["end"], *cells, *[""] * (2 * k - len(cells)),
-                          row.get("missing", "")])
-    Path(report["files"][0]).write_text(json.dumps(report, indent=2) + "\n")
-    return report
-
-
-def predict_timelines(checkpoint: str | Path, videos: list[str], *, out_dir: str | Path,
-                      window: float | None = None, stride: float | None = None, smoothing: int = 1,
-                      topk: int = 5, device: str = "auto", out_video: str | None = None,
-                      progress: bool = True) -> Iterator[tuple[str, dict | None, str | None]]:
-    """``(video, report, error)`` per video: its timeline written to ``out_dir/<stem>.timeline
-    .json|.csv`` (``write_timeline``), scores smoothed over ``smoothing`` windows; a file that
-    cannot be read gets an error and the next is still predicted. The numbers are checked
-    (``check_window``, ``TOPK``, ``SMOOTH_WINDOWS``) before the checkpoint is loaded."""
-    from .inference import load_checkpoint
-
-    check_window(window, stride)
-    TOPK.check(topk, "topk")
-    SMOOTH_WINDOWS.check(smoothing, "smoothing")
-    if out_video and len(videos) != 1:
-        raise ActionrecError("an overlay video (out_video) is drawn for one video at a time")
-    cfg, names, model, dev = load_checkpoint(checkpoint, device=device)
-    for video in videos:
-        try:
-            timeline = slide(model, cfg, video, window=window, stride=stride, device=dev,
-                             batch=cfg.test.batch_size, progress=progress)
-        except VideoError as e:
-            yield str(video), None, str(e)
-            continue
-        if timeline.video_probs() is None:
-            yield str(video), None, (f"{video}: no window could be predicted: "
-                                     f"{timeline.windows[0].missing}")
-            continue
-        smooth(timeline.windows, smoothing)
-        report = write_timeline(timeline, names, topk,
-                                Path(out_dir) / f"{Path(video).stem}.timeline")
-        if out_video:
-            report["out_video_frames"] = write_overlay(timeline, names, out_video)
-        yield str(video), report, None
