@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .gst import GSTConv
+from .msti import FramesMaxPool3d, MSTITube
 from .resnet import Bottleneck
 from .stm import CMM
 
@@ -83,10 +84,64 @@ def _split_gst(block: Bottleneck) -> bool:
     return isinstance(block.conv2, GSTConv) and block.conv2.split is not None
 
 
+class FastMSTITube:
+    """Eq. 8 group by group, ``X*_i = a_i S_i + b_i T_i``: one pass per group for what two
+    re-weightings, two concatenations and a sum do; in eager inference written straight into
+    the channel slices of ``X*``."""
+
+    def integrate(self, s: list[torch.Tensor], a: list[torch.Tensor], t: list[torch.Tensor],
+                  b: list[torch.Tensor]) -> torch.Tensor:
+        if not eager_inference():
+            return torch.cat([torch.addcmul(si * ai, ti, bi)
+                              for si, ai, ti, bi in zip(s, a, t, b, strict=True)], 1)
+        first = s[0]
+        out = torch.empty((first.shape[0], sum(g.shape[1] for g in s), *first.shape[2:]),
+                          dtype=first.dtype, device=first.device, memory_format=layout(first))
+        for o, si, ai, ti, bi in zip(out.split([g.shape[1] for g in s], 1), s, a, t, b,
+                                     strict=True):
+            torch.mul(si, ai, out=o).addcmul_(ti, bi)
+        return out
+
+
+class FastFramesMaxPool3d:
+    """MSTI-Net's stem max-pool (temporal kernel 3, stride 1, padding 1) in eager inference made
+    separable: the 2D max-pool of each frame, then the max over each output's temporal window;
+    the same maxima. With autograd the 3D pool stays (its backward is the faster one)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not eager_inference() or self.num_frames < 2:
+            return super().forward(x)
+        kernel, stride, padding = (_triple(v)[1:] for v in (self.kernel_size, self.stride, self.padding))
+        y = F.max_pool2d(x, kernel, stride, padding)
+        v = y.permute(0, 2, 3, 1).unflatten(0, (-1, self.num_frames))  # (N, T, h, w, C)
+        pairs = torch.maximum(v[:, :-1], v[:, 1:])  # of frames t and t + 1
+        inner = torch.maximum(pairs[:, :-1], pairs[:, 1:])  # of t - 1, t, t + 1
+        return torch.cat([pairs[:, :1], inner, pairs[:, -1:]], 1).flatten(0, 1).permute(0, 3, 1, 2)
+
+
+def _separable(pool: FramesMaxPool3d) -> bool:
+    kernel, stride, padding, dilation = (_triple(v) for v in (pool.kernel_size, pool.stride,
+                                                               pool.padding, pool.dilation))
+    return ((kernel[0], stride[0], padding[0]) == (3, 1, 1) and dilation == [1, 1, 1]
+            and not (pool.ceil_mode or pool.return_indices))
+
+
+def _triple(v) -> list[int]:
+    return list(v) if isinstance(v, tuple | list) else [v] * 3
+
+
+def layout(x: torch.Tensor) -> torch.memory_format:
+    """``channels_last`` for a channels-last 4D tensor, else ``contiguous_format``."""
+    return (torch.channels_last if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
+            else torch.contiguous_format)
+
+
 # (plain class, the fast form's mixin, whether a module of that class takes it)
 FORMS = (
     (CMM, FastCMM, lambda m: True),
     (Bottleneck, FastGSTBottleneck, _split_gst),
+    (MSTITube, FastMSTITube, lambda m: True),
+    (FramesMaxPool3d, FastFramesMaxPool3d, _separable),
 )
 
 

@@ -58,12 +58,11 @@ shortcut convs and every BN load from the 2D ResNet-50 (torchvision keys); the t
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .base import VideoRecognizer
 from .resnet import resnet
-from .temporal import Conv3d, as_clips, as_frames, eager_inference, keep_frames, temporal_conv
+from .temporal import Conv3d, as_clips, as_frames, keep_frames, temporal_conv
 
 # variant -> (multi-scale spatial branch, multi-scale temporal branch, CAW blocks)
 VARIANTS = {
@@ -93,20 +92,7 @@ class FramesConv3d(OnFrames, Conv3d):
 
 
 class FramesMaxPool3d(OnFrames, nn.MaxPool3d):
-    """Table 1's 3x3x3 max-pool on frames. In eager inference it is separable, the 2D max-pool of
-    each frame, then the max over each output's temporal window: the same maxima (at the stem
-    of a 16x224 clip, batch 1: 5.7-6.0 against 8.4-8.9 ms). With autograd the 3D pool stays
-    (forward + backward: 44 ms against the separable form's 84)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (not eager_inference() or self.num_frames < 2
-                or (self.kernel_size[0], self.stride[0], self.padding[0]) != (3, 1, 1)):
-            return super().forward(x)
-        y = F.max_pool2d(x, self.kernel_size[1:], self.stride[1:], self.padding[1:])
-        v = y.permute(0, 2, 3, 1).unflatten(0, (-1, self.num_frames))  # (N, T, h, w, C)
-        pairs = torch.maximum(v[:, :-1], v[:, 1:])  # of frames t and t + 1
-        inner = torch.maximum(pairs[:, :-1], pairs[:, 1:])  # of t - 1, t, t + 1
-        return torch.cat([pairs[:, :1], inner, pairs[:, -1:]], 1).flatten(0, 1).permute(0, 3, 1, 2)
+    """Table 1's 3x3x3 max-pool on frames."""
 
 
 class TemporalConv2d(nn.Conv2d):
@@ -228,18 +214,13 @@ class MSTITube(nn.Module):
             return torch.cat(s, 1) + torch.cat(t, 1)
         ps = [clip_average(g, self.num_frames) for g in s]
         pt = [clip_average(g, self.num_frames) for g in t]
-        a, b = self.spatial_caw(ps, pt), self.temporal_caw(pt, ps)
-        # Eq. 8 group by group, X*_i = a_i S_i + b_i T_i: one pass per group for what two
-        # re-weightings, two concatenations and a sum did; in eager inference written straight
-        # into X*'s channel slices (MSTI-Net at 8x224, batch 1: 206-209 against 218-225 ms; with
-        # a concatenation 209-219)
-        if not eager_inference():
-            return torch.cat([torch.addcmul(si * ai, ti, bi)
-                              for si, ai, ti, bi in zip(s, a, t, b, strict=True)], 1)
-        out = torch.empty_like(x)
-        for o, si, ai, ti, bi in zip(out.chunk(len(s), 1), s, a, t, b, strict=True):
-            torch.mul(si, ai, out=o).addcmul_(ti, bi)
-        return out
+        return self.integrate(s, self.spatial_caw(ps, pt), t, self.temporal_caw(pt, ps))
+
+    def integrate(self, s: list[torch.Tensor], a: list[torch.Tensor], t: list[torch.Tensor],
+                  b: list[torch.Tensor]) -> torch.Tensor:
+        """Eq. 8: ``X* = concat(a_i S_i) + concat(b_i T_i)``."""
+        return (torch.cat([si * ai for si, ai in zip(s, a, strict=True)], 1)
+                + torch.cat([ti * bi for ti, bi in zip(t, b, strict=True)], 1))
 
 
 class MSTIBottleneck(nn.Module):

@@ -1,8 +1,8 @@
 """The speed layer (``models/fast.py``) against the plain models: every fast form computes what
 the model file computes, outputs and gradients.
 
-Gradients are compared with BN on its running statistics: with batch statistics of one small
-clip, BN's backward cancels nearly equal terms and turns float32 rounding of either form into
+Models are compared in eval mode, BN on its running statistics: with batch statistics of one
+small clip, BN cancels nearly equal terms and turns float32 rounding of either form into
 percent-level noise, which would compare nothing. Every BN gets random affine parameters and
 running statistics, so that no layer at its initial value (a zero-init BN scale, unit
 statistics) can hide a form.
@@ -12,17 +12,21 @@ import copy
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from actionrec.models import fast
 from actionrec.models.base import to_channels_last
 from actionrec.models.fuse import fold_batchnorms
+from actionrec.models.msti import FramesMaxPool3d, MSTITube
 from actionrec.models.registry import build_with_input
+from actionrec.models.temporal import as_clips, as_frames
 from tests.conftest import torch_threads
+from tests.models.same import assert_same_with_gradients
 
 MODELS = {  # name -> (backbone, options, the fast forms it takes)
     "gst": ("resnet26", {}, {fast.FastGSTBottleneck}), "gst_large": ("resnet18", {}, set()),
     "c3d": ("resnet18", {"groups": 2}, set()), "p3d": ("resnet18", {}, set()),
-    "stnet": ("resnet18", {}, set()), "msti": ("resnet26", {}, set()),
+    "stnet": ("resnet18", {}, set()), "msti": ("resnet26", {}, {fast.FastMSTITube, fast.FastFramesMaxPool3d}),
     "stm": ("resnet18", {}, {fast.FastCMM}),
 }
 
@@ -39,9 +43,8 @@ def randomised(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def passes(model: torch.nn.Module, x: torch.Tensor) -> list[list[torch.Tensor]]:
-    """Logits without autograd (eval), logits and every parameter's gradient (eval), logits in
-    training mode (batch statistics; the same dropout masks), logits of the folded model."""
-    state = {k: v.clone() for k, v in model.state_dict().items()}
+    """Logits without autograd, logits and every parameter's gradient, logits of the folded
+    model (eval mode: the fast forms follow autograd, not the mode)."""
     weights = torch.randn(5, generator=torch.Generator().manual_seed(4))
     model.eval()
     with torch.no_grad():
@@ -49,10 +52,6 @@ def passes(model: torch.nn.Module, x: torch.Tensor) -> list[list[torch.Tensor]]:
     out = model(x)
     (out * weights).sum().backward()
     results.append([out.detach()] + [p.grad for p in model.parameters() if p.grad is not None])
-    with torch.random.fork_rng():
-        torch.manual_seed(3)
-        results.append([model.train()(x).detach()])
-    model.load_state_dict(state)  # the training pass moved the BN running statistics
     with torch.no_grad():
         results.append([fold_batchnorms(model)(x)])
     return results
@@ -118,3 +117,34 @@ def test_folded_gst_bottleneck_copies_no_channel_slice():
         out, fast_copies = copies(lambda: accelerated(x))
     assert fast_copies <= plain_copies - 2 * 8  # ResNet-26 has 8 bottlenecks
     torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4 * max(1.0, ref.abs().max().item()))
+
+
+@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])
+def test_fast_tube_integrates_as_eq_8(layout):
+    """MSTI's tube with Eq. 8 group by group (in eager inference into the output's slices)
+    against the plain tube: without autograd, and outputs and input gradients with it."""
+    torch.manual_seed(0)
+    plain = randomised(MSTITube(32, num_frames=4)).eval()
+    tube = fast.accelerate(copy.deepcopy(plain))
+    x = torch.randn(8, 32, 6, 6).contiguous(memory_format=layout)  # 2 clips of 4 frames
+    with torch.no_grad():
+        out = tube(x)
+        torch.testing.assert_close(out, plain(x), rtol=1e-5, atol=1e-5)
+    assert out.is_contiguous(memory_format=layout)
+    assert_same_with_gradients(tube, plain, (x,))
+
+
+@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])
+def test_separable_stem_pool_gives_the_3d_max_pool(layout):
+    """MSTI-Net's stem max-pool, separable in eager inference, gives the 3x3x3 max-pool's maxima
+    exactly; with autograd it is the 3D pool."""
+    pool = fast.accelerate(FramesMaxPool3d((3, 3, 3), (1, 2, 2), (1, 1, 1), num_frames=4))
+    x = torch.randn(8, 5, 9, 10).contiguous(memory_format=layout)
+    expected = as_frames(F.max_pool3d(as_clips(x, 4), 3, (1, 2, 2), 1))
+    with torch.no_grad(), torch.profiler.profile() as prof:
+        out = pool(x)
+    assert "aten::max_pool3d" not in {e.key for e in prof.key_averages()}
+    assert torch.equal(out, expected)
+    with torch.profiler.profile() as prof:
+        assert torch.equal(pool(x), expected)
+    assert "aten::max_pool3d" in {e.key for e in prof.key_averages()}

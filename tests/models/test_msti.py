@@ -2,13 +2,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from actionrec.analysis.flops import count_macs, count_params
+from actionrec.report.flops import count_macs, count_params
 from actionrec.analysis.paper import build, rows_for
 from actionrec.errors import ActionrecError
 from actionrec.models.base import to_channels_last
 from actionrec.models.msti import (
     CrossScaleAttention,
-    FramesMaxPool3d,
     MSTITube,
     SteppedConv,
     TemporalConv2d,
@@ -123,9 +122,8 @@ def test_caw_equals_eq_4_to_7_at_full_resolution(shared):
 
 @pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])
 def test_tube_sums_eq_8_as_written(layout):
-    """The tube's Eq. 8 (per group; in eager inference into the output's slices) against
-    ``concat(a_i S_i) + concat(b_i T_i)`` written out: without autograd, and outputs and the
-    gradients of the input with it."""
+    """The tube's Eq. 8 against ``concat(a_i S_i) + concat(b_i T_i)`` written out from its
+    parts: without autograd, and outputs and the gradients of the input with it."""
     torch.manual_seed(0)
     tube = randomised(MSTITube(32, num_frames=4)).eval()
     x = torch.randn(8, 32, 6, 6).contiguous(memory_format=layout)  # 2 clips of 4 frames
@@ -140,19 +138,6 @@ def test_tube_sums_eq_8_as_written(layout):
     with torch.no_grad():
         torch.testing.assert_close(tube(x), reference(x), rtol=1e-5, atol=1e-5)
     assert_same_with_gradients(tube, reference, (x,))
-
-
-@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])
-def test_stem_max_pool_is_the_3d_max_pool(layout):
-    """FramesMaxPool3d (separable in eager inference) gives the 3x3x3 max-pool's maxima exactly."""
-    pool = FramesMaxPool3d((3, 3, 3), (1, 2, 2), (1, 1, 1), num_frames=4)
-    x = torch.randn(8, 5, 9, 10).contiguous(memory_format=layout)
-    expected = as_frames(F.max_pool3d(as_clips(x, 4), 3, (1, 2, 2), 1))
-    with torch.no_grad(), torch.profiler.profile() as prof:
-        out = pool(x)
-    assert "aten::max_pool3d" not in {e.key for e in prof.key_averages()}
-    assert torch.equal(out, expected)
-    assert torch.equal(pool(x), expected)  # with autograd: the 3D pool
 
 
 def test_output_depends_on_frame_order_and_the_spatial_only_control_does_not():
