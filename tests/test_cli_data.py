@@ -98,3 +98,21 @@ def test_module_entry_point():
     out = subprocess.run([sys.executable, "-m", "actionrec.cli", "--help"], capture_output=True,
                          text=True, check=True).stdout
     assert "usage: actionrec" in out
+
+
+def test_data_check_hostile_entries_and_template(capsys, tmp_path, shared_data):
+    """An entry leading out of the root is a BAD line (never read); a frame template without a
+    field (which counted the same file for ever) or with a bad one is refused in one line."""
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copy(shared_data / "videos/mmaction2/tests_data_rawvideo_dataset_part_0.mp4", tmp_path / "out.mp4")
+    (tmp_path / "l.txt").write_text("../out.mp4 0\n")
+    code, out, _ = run(capsys, "data", "check", tmp_path / "l.txt", "--root", root)
+    assert code == 1 and "'../out.mp4' leads outside" in out and "0 ok, 1 bad" in out
+    (tmp_path / "f.txt").write_text("mmaction2 10 0\n")
+    for template in ("img_00001.jpg", "{x}.jpg", "{"):
+        with pytest.raises(SystemExit):
+            run(capsys, "data", "check", tmp_path / "f.txt", "--root", shared_data / "rawframes",
+                "--kind", "rawframes", "--template", template)
+        err = capsys.readouterr().err
+        assert "argument --template: " in err and "expected a str.format template" in err

@@ -11,12 +11,25 @@ from tqdm import tqdm
 
 from ..config import DataConfig
 from ..errors import CliError, VideoError
-from ..validate import SEED, Range
+from ..validate import SEED, InvalidInput, Range, inside
 from .common import add_json
 
 TEMPLATE = DataConfig().frame_template
 COUNT = Range(1, 10**7, integer=True)  # videos
 WORKERS = Range(1, 1024, integer=True)
+
+
+def frame_template(text: str) -> str:
+    """``argparse`` ``type=`` of a frame file name template: the config's rule for
+    ``data.frame_template``."""
+    import argparse
+
+    from ..config import _template
+
+    if not _template(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed; expected a str.format "
+                                         "template of the frame number, e.g. img_{:05d}.jpg")
+    return text
 
 
 def register(sub) -> None:
@@ -25,7 +38,8 @@ def register(sub) -> None:
 
     info = dsub.add_parser("info", help="frames, fps, size and codec of videos or frame folders")
     info.add_argument("paths", nargs="+", metavar="PATH")
-    info.add_argument("--template", default=TEMPLATE, help="file names in frame folders")
+    info.add_argument("--template", type=frame_template, default=TEMPLATE,
+                      help="file names in frame folders")
     add_json(info)
     info.set_defaults(func=run_info)
 
@@ -33,7 +47,8 @@ def register(sub) -> None:
     check.add_argument("list", metavar="LIST")
     check.add_argument("--root", required=True, help="folder the list's paths are relative to")
     check.add_argument("--kind", choices=["video", "rawframes"], default="video")
-    check.add_argument("--template", default=TEMPLATE, help="file names in frame folders")
+    check.add_argument("--template", type=frame_template, default=TEMPLATE,
+                      help="file names in frame folders")
     check.set_defaults(func=run_check)
 
     synth = dsub.add_parser("synth", help="generate the synthetic time-reversal-pair dataset")
@@ -109,8 +124,9 @@ def run_check(args) -> int:
     for entry in tqdm(entries, desc="checking", unit="file", disable=not sys.stderr.isatty()):
         path = os.path.join(args.root, entry.path)
         try:
+            inside(args.root, entry.path, path, resolve=False)
             verify(path, args.kind, num_frames=entry.num_frames, template=args.template)
-        except VideoError as e:
+        except (VideoError, InvalidInput) as e:
             bad += 1
             print(f"BAD {path}: {str(e).removeprefix(f'{path}: ')}", flush=True)
     print(f"checked {len(entries)} entries of {args.list}: {len(entries) - bad} ok, {bad} bad")
