@@ -114,6 +114,9 @@ class RecipeInfo:
 
 @dataclass
 class Config:
+    """A whole config: the ``model``, ``data``, ``train`` and ``test`` sections, the work dir and the
+    ``recipe`` it reproduces (``load_config`` reads one)."""
+
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)

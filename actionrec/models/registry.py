@@ -54,6 +54,9 @@ class PaperInput:
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """A registered model: its builder, the kind of input it takes, the input its paper counts it at
+    and a line of help per option."""
+
     builder: Callable[..., nn.Module]
     input: str  # one of INPUT_KINDS
     paper: PaperInput
@@ -155,6 +158,7 @@ MODELS: dict[str, ModelSpec] = {
 
 
 def get_spec(name: str) -> ModelSpec:
+    """The ``ModelSpec`` registered as ``name``; an unknown name is an error listing the registered ones."""
     if name not in MODELS:
         raise ActionrecError(f"unknown model {name!r}; registered: {', '.join(sorted(MODELS))}")
     return MODELS[name]
