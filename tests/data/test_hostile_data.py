@@ -192,6 +192,14 @@ def test_sthv2_bad_values(tmp_path, item, expected):
         prepare("sthv2", tmp_path / "ann", tmp_path / "media", tmp_path / "out")
 
 
+def test_sthv2_class_index_of_many_digits(tmp_path):
+    sthv2(tmp_path / "ann", [], names=())
+    (tmp_path / "ann/something-something-v2-labels.json").write_text(json.dumps({"x": "9" * 5000}))
+    (tmp_path / "media").mkdir()
+    with pytest.raises(PrepareError, match=r"labels.json: expected an object of class name -> "):
+        prepare("sthv2", tmp_path / "ann", tmp_path / "media", tmp_path / "out")
+
+
 @pytest.mark.parametrize("start", ["inf", "nan", "-1", "1e300"])
 def test_kinetics_times_bounded(tmp_path, capsys, start):
     (tmp_path / "ann").mkdir(), (tmp_path / "media").mkdir()
