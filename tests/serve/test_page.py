@@ -2,7 +2,7 @@
 chromedriver): a clip chosen in the file input comes back as the top-5 bars, the class
 activation overlay on the sampled frames and the timeline chart, as the API gives them; the
 API docs page renders without the internet.
-``ACTIONREC_SCREENSHOT=docs/serve_page.png`` also writes the screenshot the README shows."""
+``ACTIONREC_SCREENSHOT=docs/serve_page.png`` also writes the screenshot docs/deployment.md shows."""
 
 import os
 import shutil
