@@ -14,7 +14,9 @@ from markdown.extensions.toc import slugify
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-PAGES = sorted((ROOT / "docs").glob("*.md"))
+MARKDOWN = sorted(p for p in ROOT.rglob("*.md")  # every Markdown file but those of tools and runs
+                  if not any(part.startswith(".") or part in ("work_dirs", "site")
+                             for part in p.relative_to(ROOT).parts))
 DATED = re.compile(r"\b(today|yesterday|this session|the last session|last session)\b", re.IGNORECASE)
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
@@ -52,9 +54,9 @@ def test_readme_links_resolve():
             assert anchor in anchors(target), f"README.md links to {link}: no such heading"
 
 
-@pytest.mark.parametrize("page", [README, *PAGES], ids=lambda p: p.name)
+@pytest.mark.parametrize("page", MARKDOWN, ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_text_dates_itself(page):
-    found = [f"{page.name}:{i}: {line.strip()}" for i, line in
+    found = [f"{page.relative_to(ROOT)}:{i}: {line.strip()}" for i, line in
              enumerate(page.read_text().splitlines(), 1) if DATED.search(line)]
     assert not found, "say the date, not 'today':\n" + "\n".join(found)
 
