@@ -38,7 +38,7 @@ from tqdm import tqdm
 from ..config import data_file_text, read_data_file
 from ..errors import ActionrecError, CliError, ConfigError, VideoError
 from ..files import atomic_write
-from ..validate import Range, inside
+from ..validate import InvalidInput, Range, inside, load_json, read_text
 from .prepare import VIDEO_EXTENSIONS
 from .video import X264_REPEATABLE, count_frames, open_video, short_side_size
 
@@ -169,9 +169,8 @@ def _finished(job: Job, mode: str, made: dict) -> int | None:
     """The frame count of ``job``'s output if its record says it was ``made`` so and the output
     is still as recorded; None otherwise."""
     try:
-        with open(_record(job.output), encoding="utf-8") as f:
-            record = json.load(f)
-    except (OSError, ValueError):
+        record = load_json(read_text(_record(job.output)), str(_record(job.output)))
+    except InvalidInput:  # missing, damaged or not ours: made again
         return None
     if not isinstance(record, dict) or {k: record.get(k) for k in made} != made:
         return None
