@@ -16,9 +16,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .gst import GSTConv
-from .msti import FramesMaxPool3d, MSTITube
+from .msti import FramesMaxPool3d, MSTIBottleneck, MSTITube
 from .resnet import Bottleneck
 from .stm import CMM
+from .temporal import keep_frames
 
 
 def capturing() -> bool:
@@ -119,6 +120,41 @@ class FastFramesMaxPool3d:
         return torch.cat([pairs[:, :1], inner, pairs[:, -1:]], 1).flatten(0, 1).permute(0, 3, 1, 2)
 
 
+class FastMSTIBottleneck:
+    """MSTI's temporal stride with autograd: the kept frames' gradient laid out as the input
+    (``keep_frames_in_layout``)."""
+
+    def kept_frames(self, x: torch.Tensor) -> torch.Tensor:
+        if self.temporal_stride == 1 or not (torch.is_grad_enabled() and x.requires_grad) \
+                or capturing():
+            return super().kept_frames(x)
+        return keep_frames_in_layout(x, self.num_frames, self.temporal_stride)
+
+
+def keep_frames_in_layout(x: torch.Tensor, num_frames: int, stride: int) -> torch.Tensor:
+    """``temporal.keep_frames`` whose gradient keeps the input's memory layout."""
+    return _KeepFrames.apply(x, num_frames, stride)
+
+
+class _KeepFrames(torch.autograd.Function):
+    """``temporal.keep_frames`` whose backward scatters into zeros laid out as the input, where
+    PyTorch's slice backward returns a contiguous tensor: every gradient behind it would then
+    meet a channels-last activation, and MSTI-Net's stem max-pool convert both to compute its
+    backward."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, num_frames: int, stride: int) -> torch.Tensor:
+        ctx.num_frames, ctx.stride, ctx.shape, ctx.layout = num_frames, stride, x.shape, layout(x)
+        return keep_frames(x, num_frames, stride)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        out = torch.empty(ctx.shape, dtype=grad.dtype, device=grad.device,
+                          memory_format=ctx.layout).zero_()
+        keep_frames(out, ctx.num_frames, ctx.stride).copy_(grad)
+        return out, None, None
+
+
 def _separable(pool: FramesMaxPool3d) -> bool:
     kernel, stride, padding, dilation = (_triple(v) for v in (pool.kernel_size, pool.stride,
                                                                pool.padding, pool.dilation))
@@ -141,6 +177,7 @@ FORMS = (
     (CMM, FastCMM, lambda m: True),
     (Bottleneck, FastGSTBottleneck, _split_gst),
     (MSTITube, FastMSTITube, lambda m: True),
+    (MSTIBottleneck, FastMSTIBottleneck, lambda m: m.temporal_stride > 1),
     (FramesMaxPool3d, FastFramesMaxPool3d, _separable),
 )
 

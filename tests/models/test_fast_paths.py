@@ -26,7 +26,8 @@ from tests.models.same import assert_same_with_gradients
 MODELS = {  # name -> (backbone, options, the fast forms it takes)
     "gst": ("resnet26", {}, {fast.FastGSTBottleneck}), "gst_large": ("resnet18", {}, set()),
     "c3d": ("resnet18", {"groups": 2}, set()), "p3d": ("resnet18", {}, set()),
-    "stnet": ("resnet18", {}, set()), "msti": ("resnet26", {}, {fast.FastMSTITube, fast.FastFramesMaxPool3d}),
+    "stnet": ("resnet18", {}, set()), "msti": ("resnet26", {},
+              {fast.FastMSTITube, fast.FastFramesMaxPool3d, fast.FastMSTIBottleneck}),
     "stm": ("resnet18", {}, {fast.FastCMM}),
 }
 
@@ -148,3 +149,46 @@ def test_separable_stem_pool_gives_the_3d_max_pool(layout):
     with torch.profiler.profile() as prof:
         assert torch.equal(pool(x), expected)
     assert "aten::max_pool3d" in {e.key for e in prof.key_averages()}
+
+
+@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])
+def test_kept_frames_gradient_keeps_the_layout(layout):
+    """Frames 0, 2 of each 4-frame clip, with the slice's values and gradient; the gradient is
+    laid out as the input, where PyTorch's slice backward returns a contiguous one. Taken on a
+    non-leaf: a leaf's ``.grad`` is re-laid out."""
+    x = torch.randn(2 * 4, 3, 5, 6).contiguous(memory_format=layout).requires_grad_()
+    frames, grad = x * 1, torch.randn(2 * 2, 3, 5, 6)
+    out = fast.keep_frames_in_layout(frames, 4, 2)
+    expected = frames.view(2, 4, 3, 5, 6)[:, ::2].flatten(0, 1)
+    assert torch.equal(out, expected)
+    (ours,) = torch.autograd.grad(out, frames, grad)
+    (pytorchs,) = torch.autograd.grad(expected, frames, grad)
+    assert torch.equal(ours, pytorchs)
+    assert ours.is_contiguous(memory_format=layout)
+    assert pytorchs.is_contiguous()  # PyTorch's own layout: what the fast form is for
+
+
+def test_training_gradients_arrive_in_their_activations_layout():
+    """An accelerated channels-last MSTI-Net training step: every module's output gets a
+    channels-last gradient. The temporal stride's slice gives the plain stem a contiguous one,
+    and the stem's 3D max-pool converts both to compute its backward."""
+    model = fast.accelerate(to_channels_last(build_with_input(
+        "msti", classes=5, frames=4, size=32, backbone="resnet26")[0])).train()
+    checked, mixed = [], []
+
+    def check(module, inputs, out):
+        name = type(module).__name__
+        if out.requires_grad and not getattr(module, "inplace", False):
+            def record(grad):
+                checked.append(name)
+                if not grad.is_contiguous(memory_format=torch.channels_last):
+                    mixed.append((name, tuple(grad.shape), grad.stride()))
+            out.register_hook(record)
+
+    for m in model.backbone.modules():
+        if isinstance(m, torch.nn.Conv2d | torch.nn.Conv3d | torch.nn.BatchNorm2d
+                          | torch.nn.MaxPool3d):
+            m.register_forward_hook(check)
+    model(torch.randn(1, 4, 3, 32, 32)).sum().backward()
+    assert "FramesMaxPool3d" in checked and "FramesConv3d" in checked and len(checked) > 100
+    assert not mixed

@@ -2,10 +2,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from actionrec.report.flops import count_macs, count_params
 from actionrec.analysis.paper import build, rows_for
 from actionrec.errors import ActionrecError
-from actionrec.models.base import to_channels_last
 from actionrec.models.msti import (
     CrossScaleAttention,
     MSTITube,
@@ -17,6 +15,7 @@ from actionrec.models.pretrained import load_pretrained
 from actionrec.models.registry import build_model
 from actionrec.models.resnet import ResNet
 from actionrec.models.temporal import as_clips, as_frames
+from actionrec.report.flops import count_macs, count_params
 from tests.conftest import calibrate_norms
 from tests.models.same import assert_same_with_gradients
 from tests.models.test_fast_paths import randomised
@@ -194,29 +193,3 @@ def test_grad_cam_gives_a_map_per_frame_of_conv5():
     maps, k = grad_cam(model, torch.randn(8, 3, 64, 64), class_index=1)
     assert maps.shape == (4, 2, 2) and k == 1  # 8 frames -> 4 after the temporal stride
     assert maps.max() == pytest.approx(1.0)
-
-
-def test_training_gradients_arrive_in_their_activations_layout():
-    """A channels-last training step: every module's output gets a channels-last gradient. The
-    temporal stride's slice gave the stem a contiguous one (``temporal.keep_frames``), and the
-    stem's 3D max-pool converted both to compute its backward."""
-    model = to_channels_last(build_model("msti", num_classes=5, num_frames=4,
-                                         backbone="resnet26")).train()
-    checked, mixed = [], []
-
-    def check(module, inputs, out):
-        name = type(module).__name__
-        if out.requires_grad and not getattr(module, "inplace", False):
-            def record(grad):
-                checked.append(name)
-                if not grad.is_contiguous(memory_format=torch.channels_last):
-                    mixed.append((name, tuple(grad.shape), grad.stride()))
-            out.register_hook(record)
-
-    for m in model.backbone.modules():
-        if isinstance(m, torch.nn.Conv2d | torch.nn.Conv3d | torch.nn.BatchNorm2d
-                          | torch.nn.MaxPool3d):
-            m.register_forward_hook(check)
-    model(torch.randn(1, 4, 3, 32, 32)).sum().backward()
-    assert "FramesMaxPool3d" in checked and "FramesConv3d" in checked and len(checked) > 100
-    assert not mixed

@@ -170,20 +170,7 @@ def test_conv3d_trains_one_clip_on_onednn():
     assert "aten::slow_conv3d_forward" not in {e.name for e in prof.events()}
 
 
-@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])
-def test_keep_frames_gradient_keeps_the_layout(layout):
-    """Frames 0, 2 of each 4-frame clip, with the slice's values and gradient; the gradient is
-    laid out as the input, where PyTorch's slice backward returns a contiguous one (the cost:
-    ``keep_frames``'s docstring). Taken on a non-leaf: a leaf's ``.grad`` is re-laid out."""
-    x = torch.randn(2 * 4, 3, 5, 6).contiguous(memory_format=layout).requires_grad_()
-    frames, grad = x * 1, torch.randn(2 * 2, 3, 5, 6)
-    out, expected = keep_frames(frames, 4, 2), frames.view(2, 4, 3, 5, 6)[:, ::2].flatten(0, 1)
-    assert torch.equal(out, expected)
-    (ours,) = torch.autograd.grad(out, frames, grad)
-    (pytorchs,) = torch.autograd.grad(expected, frames, grad)
-    assert torch.equal(ours, pytorchs)
-    assert ours.is_contiguous(memory_format=layout)
-    assert pytorchs.is_contiguous()  # PyTorch's own layout: what keep_frames is for
-    with torch.no_grad():
-        assert torch.equal(keep_frames(frames, 4, 2), expected)
+def test_keep_frames_keeps_every_stride_th_frame_of_each_clip():
+    frames = torch.arange(2 * 4.0).view(8, 1, 1, 1).expand(8, 3, 2, 2)
+    assert keep_frames(frames, 4, 2)[:, 0, 0, 0].tolist() == [0, 2, 4, 6]
     assert keep_frames(frames, 4, 1) is frames
