@@ -82,3 +82,29 @@ def test_the_readme_python_example_runs(synth_small, tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     assert "move_right/0000.mp4 [(" in run.stdout
     assert (work / "work_dirs" / "demo" / "tsn_r18" / "best.safetensors").is_file()
+
+
+def layout() -> dict[str, set[str]]:
+    """The folders of docs/architecture.md's layout block, each with the ``.py`` files its lines
+    name: ``actionrec/engine`` from ``  engine/  train.py, ...``, the package's own files from
+    lines that start with a file, other top folders from lines at the margin."""
+    block = (ROOT / "docs" / "architecture.md").read_text().split("```")[1]
+    folders, folder = {}, "actionrec"
+    for line in block.splitlines():
+        if top := re.match(r"([\w.-]+)/\s", line):
+            folder = top[1]
+        elif sub := re.match(r"  (\w+)/\s", line):
+            folder = f"actionrec/{sub[1]}"
+        elif re.match(r"  \w+\.py\s", line):
+            folder = "actionrec"
+        folders.setdefault(folder, set()).update(re.findall(r"[\w/]+\.py\b", line))
+    return folders
+
+
+def test_the_layout_names_what_exists():
+    folders = layout()
+    named = [f"{folder}/{name}" for folder, names in folders.items() for name in names]
+    assert len(named) > 40
+    assert [n for n in named if not (ROOT / n).is_file()] == [], "docs/architecture.md names these"
+    packages = {f"actionrec/{p.parent.name}" for p in (ROOT / "actionrec").glob("*/__init__.py")}
+    assert packages - folders.keys() == set(), "docs/architecture.md's layout lacks these packages"
