@@ -1,5 +1,5 @@
 """3D convolutions of our models in their forms: 2D convs where the kernel allows, PyTorch's
-``F.conv3d`` and our ``temporal.conv3d`` (oneDNN called directly).
+``F.conv3d`` and our ``fast.conv3d`` (oneDNN called directly).
 
     python benchmarks/conv_forms.py [--frames 8] [--batch 1 2] [--train]
 
@@ -29,7 +29,8 @@ import torch
 import torch.nn.functional as F
 
 from actionrec.analysis.benchmark import time_call
-from actionrec.models.temporal import as_clips, conv3d
+from actionrec.models.fast import conv3d
+from actionrec.models.temporal import as_clips
 from actionrec.runtime import tune_allocator
 
 # (layer, kind, input channels, output channels, input size, stride, groups)

@@ -34,6 +34,83 @@ def eager_inference() -> bool:
     return not (torch.is_grad_enabled() or capturing())
 
 
+# PyTorch releases whose ``use_mkldnn`` rule ``torch_takes_im2col`` restates (checked against the
+# profiler by tests/models/test_fast_paths.py); under any other the 3D convolutions stay plain
+IM2COL_RULE_VERSIONS = ("2.13",)
+
+
+def im2col_rule_known() -> bool:
+    """Whether the running PyTorch is one whose rule ``torch_takes_im2col`` restates."""
+    return ".".join(torch.__version__.split("+")[0].split(".")[:2]) in IM2COL_RULE_VERSIONS
+
+
+def torch_takes_im2col(x: torch.Tensor, weight: torch.Tensor, stride: list[int],
+                       groups: int) -> bool:
+    """Whether PyTorch computes this CPU float32 ``F.conv3d`` with ``slow_conv3d``: the complement
+    of its ``use_mkldnn`` rule (aten/src/ATen/native/Convolution.cpp) in the releases of
+    ``IM2COL_RULE_VERSIONS``."""
+    n, c, t, h = x.shape[:4]
+    kh, kw = weight.shape[-2:]
+    pointwise_single = (kh == kw == 1 and max(stride) == 1 and n < 16
+                        and torch.get_num_threads() == 1)
+    return pointwise_single or not (groups > 1 or (kh > 3 and kw > 3) or n > 1
+                                    or n * c * t * h > 20480)
+
+
+def conv3d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+           stride=1, padding=0, groups: int = 1) -> torch.Tensor:
+    """``F.conv3d`` (zero padding given as sizes, no dilation); a single float32 clip on the CPU
+    is kept off PyTorch's im2col path (``slow_conv3d``), which PyTorch takes for a 3D convolution
+    of batch 1 unless its own rule (``torch_takes_im2col``) sends it to oneDNN. For the
+    convolutions it would send there: without gradients oneDNN is called directly; with gradients
+    (autograd's backward of that call would pick im2col again) the clip's output frames are
+    computed in two halves as a batch of 2 (``_time_halves``), which PyTorch sends to oneDNN both
+    ways. Everything else stays with ``F.conv3d``, where the halves would cost more
+    (``python benchmarks/conv_forms.py`` prints the forms). Captured graphs keep ``F.conv3d``,
+    whose export every runtime knows, and autocast regions its bf16 kernels."""
+    stride, padding = _triple(stride), _triple(padding)
+    if (x.shape[0] != 1 or x.device.type != "cpu"
+            or x.dtype != torch.float32 or weight.dtype != torch.float32
+            or torch.is_autocast_enabled("cpu")
+            or not (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled)
+            or capturing() or not torch_takes_im2col(x, weight, stride, groups)):
+        return F.conv3d(x, weight, bias, stride, padding, 1, groups)
+    if not (torch.is_grad_enabled()
+            and any(t is not None and t.requires_grad for t in (x, weight, bias))):
+        return torch.mkldnn_convolution(x, weight, bias, padding, stride, [1, 1, 1], groups)
+    t_out = x.shape[2] + 2 * padding[0] - weight.shape[2] + 1
+    if stride[0] == 1 and t_out % 2 == 0:
+        return _time_halves(x, weight, bias, stride, padding, groups)
+    return F.conv3d(x, weight, bias, stride, padding, 1, groups)
+
+
+def _time_halves(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                 stride: list[int], padding: list[int], groups: int) -> torch.Tensor:
+    """A temporal-stride-1 3D convolution of one clip whose output frames ``[0, a)`` and ``[a,
+    2a)`` are computed as a batch of two: each half's input frames, the temporal zero padding
+    made explicit. Same sums as one convolution; a channels-last-3d result is one, as a view."""
+    kt, pt = weight.shape[2], padding[0]
+    half = (x.shape[2] + 2 * pt - kt + 1) // 2
+    padded = F.pad(x, (0, 0, 0, 0, pt, pt))
+    pieces = torch.cat([padded[:, :, : half + kt - 1], padded[:, :, half:]])
+    out = F.conv3d(pieces, weight, bias, [1] + stride[1:], [0] + padding[1:], 1, groups)
+    return out.transpose(0, 1).flatten(1, 2).unsqueeze(0)
+
+
+class FastConv3d:
+    """A 3D convolution computed by ``conv3d``."""
+
+    def _conv_forward(self, x: torch.Tensor, weight: torch.Tensor,
+                      bias: torch.Tensor | None) -> torch.Tensor:
+        return conv3d(x, weight, bias, self.stride, self.padding, self.groups)
+
+
+def _plain_sized(conv: nn.Conv3d) -> bool:
+    """Zero padding given as sizes, no dilation, under a PyTorch whose rule is known."""
+    return (conv.padding_mode == "zeros" and isinstance(conv.padding, tuple)
+            and tuple(conv.dilation) == (1, 1, 1) and im2col_rule_known())
+
+
 def conv1x1_add(x: torch.Tensor, weight: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
     """``residual + conv1x1(x)``. On channels-last tensors both are (pixels x channels) matrices,
     so this is one ``addmm`` that reads ``residual`` once instead of a convolution and an add; it
@@ -174,6 +251,7 @@ def layout(x: torch.Tensor) -> torch.memory_format:
 
 # (plain class, the fast form's mixin, whether a module of that class takes it)
 FORMS = (
+    (nn.Conv3d, FastConv3d, _plain_sized),
     (CMM, FastCMM, lambda m: True),
     (Bottleneck, FastGSTBottleneck, _split_gst),
     (MSTITube, FastMSTITube, lambda m: True),

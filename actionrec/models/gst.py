@@ -32,7 +32,7 @@ from torch import nn
 
 from .fuse import fold_into_conv
 from .pretrained import inflate_time
-from .temporal import Conv3d, as_clips, as_frames
+from .temporal import as_clips, as_frames
 from .tsn import TSN
 
 
@@ -53,7 +53,7 @@ class GSTConv(nn.Module):
         spatial_in = in_channels if beta == 1.0 else self.split
         temporal_in = in_channels if beta == 1.0 else in_channels - self.split
         self.spatial = nn.Conv2d(spatial_in, self.spatial_out, 3, stride, 1, bias=False)
-        self.temporal = Conv3d(temporal_in, self.temporal_out, 3, (1, stride, stride), 1,
+        self.temporal = nn.Conv3d(temporal_in, self.temporal_out, 3, (1, stride, stride), 1,
                                   bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -84,7 +84,7 @@ class C3DConv(nn.Module):
                  groups: int = 1):
         super().__init__()
         self.num_frames = num_frames
-        self.conv = Conv3d(in_channels, out_channels, 3, (1, stride, stride), 1, groups=groups,
+        self.conv = nn.Conv3d(in_channels, out_channels, 3, (1, stride, stride), 1, groups=groups,
                               bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -111,7 +111,7 @@ class P3DConv(nn.Module):
         self.spatial = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
         self.bn = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)
-        self.temporal = Conv3d(out_channels, out_channels, (3, 1, 1), 1, (1, 0, 0), bias=False)
+        self.temporal = nn.Conv3d(out_channels, out_channels, (3, 1, 1), 1, (1, 0, 0), bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(self.bn(self.spatial(x)))

@@ -40,13 +40,10 @@ Ablation variants (Table 2, option ``variant``): ``p3d_b`` a parallel 1x3x3 and 
 (P3D-B, Qiu et al. 2017), ``ms_t`` / ``ms_s`` multi-scale convolution on the temporal / spatial
 branch only (the other a single conv), ``ms_st`` both, ``msti`` both plus the CAW blocks.
 
-Form (measured on CPU, ``benchmarks/conv_forms.py``): the network keeps clips as frames
-``(N*T, C, H, W)`` like the 2D models; a 1x3x3 conv is a 2D conv on the frames and a 3x1x1 conv a
-2D conv with a (3, 1) kernel on the zero-copy view ``(N, C, T, H*W)``. Same arithmetic as Conv3d;
-at batch 1 PyTorch's ``F.conv3d`` is up to 7x slower than these 2D forms at the tube's shapes
-(its im2col path); ``temporal.conv3d`` is about as fast as they are in inference, 1.5x slower in
-training (forward + backward: 11.9 vs 7.6 ms over the four stages, ``--train``). Only conv1 and
-the max-pool are 3D operators (conv1 through ``temporal.Conv3d``).
+Form: the network keeps clips as frames ``(N*T, C, H, W)`` like the 2D models; a 1x3x3 conv is a
+2D conv on the frames and a 3x1x1 conv a 2D conv with a (3, 1) kernel on the zero-copy view
+``(N, C, T, H*W)``, the same sums as a 3D convolution. Only conv1 and the max-pool are 3D
+operators.
 
 ``temporal_kernel=1`` makes every temporal extent (conv1, max-pool, temporal branch) 1: the
 spatial-only control of the learning test.
@@ -62,7 +59,7 @@ from torch import nn
 
 from .base import VideoRecognizer
 from .resnet import resnet
-from .temporal import Conv3d, as_clips, as_frames, keep_frames, temporal_conv
+from .temporal import as_clips, as_frames, keep_frames, temporal_conv
 
 # variant -> (multi-scale spatial branch, multi-scale temporal branch, CAW blocks)
 VARIANTS = {
@@ -87,7 +84,7 @@ class OnFrames:
         return as_frames(super().forward(as_clips(x, self.num_frames)))
 
 
-class FramesConv3d(OnFrames, Conv3d):
+class FramesConv3d(OnFrames, nn.Conv3d):
     """Table 1's conv1 (3x7x7) on frames."""
 
 

@@ -30,7 +30,7 @@ from torch import nn
 from .base import VideoRecognizer
 from .heads import TemporalXception
 from .resnet import resnet
-from .temporal import Conv3d, as_clips, as_frames
+from .temporal import as_clips, as_frames
 
 
 class TemporalBlock(nn.Module):
@@ -39,7 +39,7 @@ class TemporalBlock(nn.Module):
     def __init__(self, channels: int, num_frames: int):
         super().__init__()
         self.num_frames = num_frames
-        self.conv = Conv3d(channels, channels, (3, 1, 1), padding=(1, 0, 0))
+        self.conv = nn.Conv3d(channels, channels, (3, 1, 1), padding=(1, 0, 0))
         self.bn = nn.BatchNorm3d(channels)
         self.relu = nn.ReLU(inplace=True)
         nn.init.constant_(self.conv.weight, 1.0 / (3 * channels))

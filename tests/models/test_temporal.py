@@ -2,17 +2,13 @@ import pytest
 import torch
 
 from actionrec.models.temporal import (
-    Conv3d,
     TemporalConv,
     TemporalShift,
     as_clips,
     as_frames,
-    conv3d,
     keep_frames,
     temporal_conv,
-    torch_takes_im2col,
 )
-from tests.conftest import torch_threads
 from tests.models.same import assert_same_with_gradients
 
 
@@ -99,75 +95,6 @@ def test_clip_views_are_free_for_channels_last():
     assert clips.is_contiguous(memory_format=torch.channels_last_3d)
     back = as_frames(clips)
     assert back.data_ptr() == x.data_ptr() and torch.equal(back, x)
-
-
-@pytest.mark.parametrize("batch", [1, 2])
-@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last_3d])
-@pytest.mark.parametrize("kernel,stride,padding,groups", [
-    ((3, 3, 3), (1, 1, 1), (1, 1, 1), 1),  # GST's temporal path, C3D
-    ((3, 3, 3), (1, 2, 2), (1, 1, 1), 2),  # a stride-2 block, C3D groups=2
-    ((3, 1, 1), (1, 1, 1), (1, 0, 0), 1),  # P3D, StNet's temporal block
-    ((3, 1, 1), (1, 1, 1), (1, 0, 0), 8),  # channel-wise (left to F.conv3d)
-    ((3, 7, 7), (1, 2, 2), (1, 3, 3), 1),  # MSTI-Net's conv1
-])
-def test_conv3d_equals_torch_conv3d(batch, layout, kernel, stride, padding, groups):
-    """The oneDNN path of ``conv3d`` against ``F.conv3d``: outputs and all three gradients."""
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(batch, 8, 4, 15, 15, generator=g).contiguous(memory_format=layout)
-    w = torch.randn(8 if groups == 8 else 6, 8 // groups, *kernel, generator=g) / 8
-    b = torch.randn(w.shape[0], generator=g)
-    assert_same_with_gradients(
-        lambda *a: conv3d(*a, stride, padding, groups),
-        lambda *a: torch.nn.functional.conv3d(a[0], a[1], a[2], stride, padding, 1, groups), (x, w, b))
-
-
-def test_conv3d_takes_onednn_on_cpu_and_export_keeps_conv3d():
-    """The fast path is taken (the profile shows oneDNN, not slow_conv3d) and an exported graph
-    (what ``actionrec export`` writes to ONNX) keeps the plain convolution."""
-    x, layer = torch.randn(1, 4, 4, 9, 9), Conv3d(4, 4, 3, padding=1)
-    with torch.profiler.profile() as prof:
-        layer(x)
-    ops = {e.key for e in prof.key_averages()}
-    assert "aten::mkldnn_convolution" in ops and "aten::slow_conv3d_forward" not in ops
-    graph = str(torch.export.export(layer, (x,)).graph)
-    assert "aten.conv3d" in graph and "mkldnn" not in graph
-
-
-@pytest.mark.parametrize("shape,kernel,groups,threads", [
-    ((1, 40, 8, 64), (3, 3, 3), 1, 2),  # 20480: im2col
-    ((1, 40, 8, 65), (3, 3, 3), 1, 2),  # 20800: oneDNN
-    ((1, 8, 4, 15), (3, 5, 5), 1, 2),  # large spatial kernel: oneDNN
-    ((1, 8, 4, 15), (3, 3, 5), 1, 2),
-    ((1, 8, 4, 15), (3, 3, 3), 2, 2),  # grouped: oneDNN
-    ((2, 8, 4, 15), (3, 3, 3), 1, 2),  # batch 2: oneDNN
-    ((1, 8, 4, 15), (1, 1, 1), 1, 1),  # pointwise, one thread: im2col
-    ((20, 8, 4, 15), (1, 1, 1), 1, 1),
-])
-def test_torch_takes_im2col_is_pytorchs_rule(shape, kernel, groups, threads):
-    """``torch_takes_im2col`` says what the profiler shows ``F.conv3d`` doing (a PyTorch upgrade
-    that changes its rule fails here)."""
-    n, c, t, h = shape
-    x, w = torch.randn(n, c, t, h, h), torch.randn(4, c // groups, *kernel)
-    with torch_threads(threads), torch.profiler.profile() as prof:
-        torch.nn.functional.conv3d(x, w, None, 1, 0, 1, groups)
-        predicted = torch_takes_im2col(x, w, [1, 1, 1], groups)
-    ops = {e.key for e in prof.key_averages()}
-    assert ("aten::slow_conv3d_forward" in ops) == predicted
-    assert ("aten::mkldnn_convolution" in ops) != predicted
-
-
-def test_conv3d_trains_one_clip_on_onednn():
-    """With gradients, a clip PyTorch would send to im2col is convolved as two halves of its
-    frames, a batch of 2, forward and backward."""
-    layer = Conv3d(4, 4, 3, padding=1)
-    x = torch.randn(1, 4, 4, 9, 9, requires_grad=True)
-    with torch.profiler.profile(record_shapes=True) as prof:
-        layer(x).sum().backward()
-    events = [e for e in prof.events() if e.name in ("aten::mkldnn_convolution",
-                                                      "aten::convolution_backward")]
-    assert {e.name for e in events} == {"aten::mkldnn_convolution", "aten::convolution_backward"}
-    assert all(e.input_shapes[0][0] == 2 for e in events)
-    assert "aten::slow_conv3d_forward" not in {e.name for e in prof.events()}
 
 
 def test_keep_frames_keeps_every_stride_th_frame_of_each_clip():
