@@ -19,7 +19,7 @@ prints:
 - the forward convolutions' MACs, and the operators the pass (or training step: backward and
   optimizer included) dispatches (every aten call; views included).
 
-FLOPs are MACs per view. README.md ("Benchmarks") has the figures measured with it.
+FLOPs are MACs per view. docs/benchmarks.md has the figures measured with it.
 """
 
 from __future__ import annotations
