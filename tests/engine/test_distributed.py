@@ -200,7 +200,7 @@ def test_restarted_workers_resume_and_finish_like_an_uninterrupted_run(synth_sma
 
 
 def test_two_nodes_train_as_one_node_of_two_processes(tmp_path, two_process_run):
-    """The README's several-node command, as two launchers of one process each meeting at a c10d
+    """docs/distributed.md's several-node command, as two launchers of one process each meeting at a c10d
     rendezvous on 127.0.0.1: the same ranks, the same weights as one node of 2."""
     reference, cfg_file, _ = two_process_run
     with socket.socket() as s:
