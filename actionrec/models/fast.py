@@ -19,7 +19,7 @@ from .gst import GSTConv
 from .msti import FramesMaxPool3d, MSTIBottleneck, MSTITube
 from .resnet import Bottleneck
 from .stm import CMM
-from .temporal import keep_frames
+from .temporal import OverTime, keep_frames
 
 
 def capturing() -> bool:
@@ -232,6 +232,17 @@ class _KeepFrames(torch.autograd.Function):
         return out, None, None
 
 
+class FastOverTime:
+    """A temporal convolution whose kernel is given the input's layout in strides that say so: a
+    channel-wise ``(C, 1, k, 1)`` kernel is contiguous and channels-last at once, and PyTorch,
+    reading it as contiguous, converts a channels-last clip of batch 1 and computes on it in the
+    slower layout, its result contiguous."""
+
+    def over_time(self, x: torch.Tensor, kernel: torch.Tensor,
+                  bias: torch.Tensor | None = None) -> torch.Tensor:
+        return super().over_time(x, kernel.clone(memory_format=layout(x)), bias)
+
+
 def _separable(pool: FramesMaxPool3d) -> bool:
     kernel, stride, padding, dilation = (_triple(v) for v in (pool.kernel_size, pool.stride,
                                                                pool.padding, pool.dilation))
@@ -252,6 +263,7 @@ def layout(x: torch.Tensor) -> torch.memory_format:
 # (plain class, the fast form's mixin, whether a module of that class takes it)
 FORMS = (
     (nn.Conv3d, FastConv3d, _plain_sized),
+    (OverTime, FastOverTime, lambda m: True),
     (CMM, FastCMM, lambda m: True),
     (Bottleneck, FastGSTBottleneck, _split_gst),
     (MSTITube, FastMSTITube, lambda m: True),

@@ -59,7 +59,7 @@ from torch import nn
 
 from .base import VideoRecognizer
 from .resnet import resnet
-from .temporal import as_clips, as_frames, keep_frames, temporal_conv
+from .temporal import OverTime, as_clips, as_frames, keep_frames
 
 # variant -> (multi-scale spatial branch, multi-scale temporal branch, CAW blocks)
 VARIANTS = {
@@ -92,7 +92,7 @@ class FramesMaxPool3d(OnFrames, nn.MaxPool3d):
     """Table 1's 3x3x3 max-pool on frames."""
 
 
-class TemporalConv2d(nn.Conv2d):
+class TemporalConv2d(OverTime, nn.Conv2d):
     """A (k, 1, 1) convolution over time of frames ``(N*T, C, H, W)`` (``temporal.temporal_conv``:
     a 2D conv with a (k, 1) kernel on the view ``(N, C, T, H*W)``), zero-padded at the clip ends."""
 
@@ -102,7 +102,7 @@ class TemporalConv2d(nn.Conv2d):
         self.num_frames = num_frames
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return temporal_conv(x, self.weight[..., 0], self.num_frames, self.bias)
+        return self.over_time(x, self.weight, self.bias)
 
 
 def conv_bn_relu(in_channels: int, out_channels: int, kernel: tuple[int, int, int],

@@ -30,12 +30,6 @@ def keep_frames(x: torch.Tensor, num_frames: int, stride: int) -> torch.Tensor:
     return x if stride == 1 else x.unflatten(0, (-1, num_frames))[:, ::stride].flatten(0, 1)
 
 
-def _memory_format(x: torch.Tensor) -> torch.memory_format:
-    """``channels_last`` for a channels-last 4D tensor, else ``contiguous_format``."""
-    return (torch.channels_last if x.is_contiguous(memory_format=torch.channels_last)
-            else torch.contiguous_format)
-
-
 def tap_kernel(taps: torch.Tensor, channelwise: bool = True) -> torch.Tensor:
     """One-hot temporal kernels: channel ``c`` reads frame ``t + taps[c] - 1`` (tap 0: previous,
     1: same, 2: next). Shape ``(C, 1, 3)`` (channel-wise) or ``(C, C, 3)`` (diagonal, ordinary)."""
@@ -64,26 +58,26 @@ def shift_taps(channels: int, fold_div: int) -> torch.Tensor:
 
 def temporal_conv(x: torch.Tensor, kernel: torch.Tensor, num_frames: int,
                   bias: torch.Tensor | None = None) -> torch.Tensor:
-    """Temporal convolution of frames ``(N*T, C, H, W)`` with ``kernel`` ``(C_out, C/g, k)``
+    """Temporal convolution of frames ``(N*T, C, H, W)`` with ``kernel`` ``(C_out, C/g, k, 1)``
     (odd ``k``), zero-padded at the clip ends: a 2D convolution with a (k, 1) kernel on the
-    zero-copy view ``(N, C, T, H*W)``. The same sums as the (k, 1, 1) 3D convolution, which it
-    matches in inference and beats in training: at batch 1 a channel-wise ``F.conv3d``'s
-    backward is 11x slower at STM's res2 (16.0 vs 1.4 ms forward + backward, 2 threads;
-    ``python benchmarks/conv_forms.py --train``).
-
-    The kernel is given the input's layout with strides that say so: a channel-wise
-    ``(C, 1, k, 1)`` kernel is contiguous and channels-last at once, and PyTorch, reading it as
-    contiguous, converts a channels-last clip (batch 1) and computes on it 10-20x slower (TSM's
-    shift at res2, 256 channels at 56x56: 108 vs 5 ms forward + backward)."""
+    zero-copy view ``(N, C, T, H*W)``, the same sums as the (k, 1, 1) 3D convolution."""
     groups = x.shape[1] // kernel.shape[1]
     h, w = x.shape[-2:]
-    kernel = kernel[..., None].clone(memory_format=_memory_format(x))
     out = F.conv2d(as_clips(x, num_frames).flatten(3), kernel, bias,
                    padding=(kernel.shape[-2] // 2, 0), groups=groups)
     return as_frames(out.unflatten(3, (h, w)))
 
 
-class TemporalConv(nn.Module):
+class OverTime:
+    """Mixin of the modules that convolve their clips' ``num_frames`` frames over time."""
+
+    def over_time(self, x: torch.Tensor, kernel: torch.Tensor,
+                  bias: torch.Tensor | None = None) -> torch.Tensor:
+        """``temporal_conv`` of ``x`` with the ``(C_out, C/g, k, 1)`` ``kernel``."""
+        return temporal_conv(x, kernel, self.num_frames, bias)
+
+
+class TemporalConv(OverTime, nn.Module):
     """A temporal convolution (kernel 3, no bias) over the T frames at every pixel: STM's CSTM
     fusion (Sec. 3.1, Eq. 1). ``channelwise`` (the paper's choice): one kernel per channel
     (``groups=C``); otherwise an ordinary C -> C temporal convolution (Table 8's alternative).
@@ -101,21 +95,19 @@ class TemporalConv(nn.Module):
         self.weight = nn.Parameter(tap_kernel(quarter_taps(channels), channelwise))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return temporal_conv(x, self.weight, self.num_frames)
+        return self.over_time(x, self.weight[..., None])
 
     def extra_repr(self) -> str:
         kind = "channelwise" if self.channelwise else "ordinary"
         return f"{self.weight.shape[0]}, num_frames={self.num_frames}, {kind}"
 
 
-class TemporalShift(nn.Module):
+class TemporalShift(OverTime, nn.Module):
     """TSM's shift (Lin et al., ICCV 2019): 1/``fold_div`` of the channels takes the next frame's
     values, another 1/``fold_div`` the previous frame's, the rest stay; zero at the clip ends.
 
     Computed as a channel-wise temporal convolution with fixed one-hot kernels (a non-persistent
-    buffer: the state dict keeps torchvision's keys): exact, it keeps the channels-last layout and
-    exports as one Conv node, where concatenating shifted slices leaves the result in a layout
-    the next convolution has to convert (no benchmark here times the two).
+    buffer: the state dict keeps torchvision's keys): exact, and it exports as one Conv node.
     """
 
     def __init__(self, channels: int, num_frames: int, fold_div: int = 8):
@@ -124,7 +116,7 @@ class TemporalShift(nn.Module):
         self.register_buffer("kernel", tap_kernel(shift_taps(channels, fold_div)), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return temporal_conv(x, self.kernel, self.num_frames)
+        return self.over_time(x, self.kernel[..., None])
 
     def extra_repr(self) -> str:
         return f"{self.kernel.shape[0]}, num_frames={self.num_frames}, fold_div={self.fold_div}"

@@ -19,7 +19,7 @@ from actionrec.models.base import to_channels_last
 from actionrec.models.fuse import fold_batchnorms
 from actionrec.models.msti import FramesMaxPool3d, MSTITube
 from actionrec.models.registry import build_with_input
-from actionrec.models.temporal import as_clips, as_frames
+from actionrec.models.temporal import TemporalConv, TemporalShift, as_clips, as_frames
 from tests.conftest import torch_threads
 from tests.models.same import assert_same_with_gradients
 
@@ -29,8 +29,9 @@ MODELS = {  # name -> (backbone, options, the fast forms it takes)
     "c3d": ("resnet18", {"groups": 2}, {fast.FastConv3d}), "p3d": ("resnet18", {}, {fast.FastConv3d}),
     "stnet": ("resnet18", {}, {fast.FastConv3d}),
     "msti": ("resnet26", {}, {fast.FastConv3d, fast.FastMSTITube, fast.FastFramesMaxPool3d,
-                              fast.FastMSTIBottleneck}),
-    "stm": ("resnet18", {}, {fast.FastCMM}),
+                              fast.FastMSTIBottleneck, fast.FastOverTime}),
+    "stm": ("resnet18", {}, {fast.FastCMM, fast.FastOverTime}),
+    "tsm": ("resnet18", {}, {fast.FastOverTime}),
 }
 
 
@@ -274,3 +275,15 @@ def test_an_unknown_pytorch_keeps_the_plain_3d_convolution(monkeypatch):
                                              backbone="resnet26")[0])
     assert not any(isinstance(m, fast.FastConv3d) for m in model.modules())
     assert any(isinstance(m, fast.FastMSTITube) for m in model.modules())
+
+
+@pytest.mark.parametrize("module", [TemporalShift(16, 8), TemporalConv(16, 8)])
+def test_temporal_convolutions_keep_channels_last(module):
+    """A channel-wise kernel is contiguous and channels-last at once; read as contiguous, it
+    makes PyTorch convert the channels-last frames of one clip and return contiguous ones, so
+    the result's layout tells which path ran. The same values as the plain module's."""
+    x = torch.randn(8, 16, 5, 6).contiguous(memory_format=torch.channels_last)
+    plain = module(x)
+    out = fast.accelerate(copy.deepcopy(module))(x)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(out, plain)
