@@ -2,8 +2,7 @@
 
 In eval mode a BN is an affine map per channel, ``y = s * x + t`` with ``s = weight / sqrt(var +
 eps)`` and ``t = bias - s * mean``; after a convolution it is the same convolution with its
-output channels scaled by ``s`` and a bias ``t``. That removes a memory pass per BN: 14 % of
-TSN-ResNet50's and GST's batch-1 CPU time (``torch.profiler``, 2 threads).
+output channels scaled by ``s`` and a bias ``t``. That removes a memory pass per BN.
 
 The pairs are found by name, the convention every block here follows: ``conv1``/``bn1`` ..
 ``conv3``/``bn3`` (ResNet and the blocks built on it), ``reduce``/``bn`` (STM's CMM),
