@@ -67,12 +67,12 @@ def train_recipes(models: list[str], synth: Path, work: Path, overrides: Sequenc
                   *, report=print) -> list[dict]:
     """Train and evaluate each model's recipe on the dataset in ``synth``; one row per model.
     ``report`` gets the table so far after each model."""
-    from .analysis.flops import count_params
     from .config import load_config
     from .data.build import class_names
     from .engine.build import model_from_config
     from .engine.inference import evaluate_checkpoint
     from .engine.train import train
+    from .report.flops import count_params
 
     rows = []
     for name in models:
@@ -96,7 +96,7 @@ def train_recipes(models: list[str], synth: Path, work: Path, overrides: Sequenc
 
 
 def format_rows(rows: list[dict]) -> str:
-    from .analysis.report import text_table
+    from .report.tables import text_table
 
     headers = ["model", "params M", "top-1 %", "reversal-pair %", "pair identity %", "train min"]
     return text_table(headers, [[r["model"], f"{r['params_m']:.2f}", f"{100 * r['top1']:.1f}",
@@ -106,7 +106,7 @@ def format_rows(rows: list[dict]) -> str:
 
 def plot_accuracies(rows: list[dict], path: Path) -> Path:
     """Bars of reversal-pair and top-1 accuracy per model, with the 50 % line of order-blind models."""
-    from .analysis.plots import pyplot
+    from .report.plots import pyplot
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(1.6 * len(rows) + 2, 3.5))

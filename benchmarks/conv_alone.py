@@ -39,8 +39,8 @@ from actionrec.analysis.benchmark import (
     prepare,
     step_call,
 )
-from actionrec.analysis.flops import count_macs
 from actionrec.models.registry import MODELS
+from actionrec.report.flops import count_macs
 from actionrec.runtime import tune_allocator
 
 aten = torch.ops.aten

@@ -26,11 +26,11 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from actionrec.analysis.report import text_table
 from actionrec.analysis.zoo import GPU_MACS_PER_S, TRAIN_PASSES, zoo_rows
 from actionrec.engine.distributed import replicate
 from actionrec.models.base import to_channels_last
 from actionrec.models.registry import build_model, example_input, get_spec
+from actionrec.report.tables import text_table
 
 GPUS = 8
 CLIPS_PER_GPU = 8  # STM's 8 clips per GPU (Sec. 4.2)

@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from actionrec.analysis.benchmark import matmul_gflops, time_call
-from actionrec.analysis.flops import count_macs
 from actionrec.models.registry import build_model
+from actionrec.report.flops import count_macs
 from actionrec.runtime import tune_allocator
 
 

@@ -20,7 +20,6 @@ from pathlib import Path
 import torch
 
 from actionrec.analysis.benchmark import time_call
-from actionrec.analysis.report import text_table
 from actionrec.config import load_config
 from actionrec.data.synthetic import SynthSpec, generate
 from actionrec.engine.build import config_example
@@ -28,6 +27,7 @@ from actionrec.engine.inference import evaluate_checkpoint, load_checkpoint
 from actionrec.engine.quantize import Int8Refused, quantize_checkpoint
 from actionrec.engine.train import train
 from actionrec.export import OnnxModel, export_onnx
+from actionrec.report.tables import text_table
 
 RECIPE = Path(__file__).resolve().parents[1] / "actionrec/configs/demo/tsn_r18_synth.yaml"
 

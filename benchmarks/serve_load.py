@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from actionrec.analysis.report import text_table
 from actionrec.config import load_config
 from actionrec.data.synthetic import CLASSES, render_video, write_video
 from actionrec.engine.build import model_from_config
 from actionrec.engine.checkpoint import save_weights
+from actionrec.report.tables import text_table
 from actionrec.serve.local import local_server
 
 RECIPE = Path(__file__).resolve().parents[1] / "actionrec/configs/demo/tsn_r18_synth.yaml"

@@ -70,8 +70,8 @@ def test_bench_rows_and_baseline(capsys):
         assert {"model", "latency_s", "videos_per_s", "macs"} <= set(r) and r["latency_s"] > 0
         assert r["videos_per_s"] == pytest.approx(1 / r["latency_s"])
     assert report["machine"]["matmul_gflops"] > 1
-    from actionrec.analysis.flops import count_macs
     from actionrec.models.registry import build_model
+    from actionrec.report.flops import count_macs
 
     stm = build_model("stm", num_classes=174, num_frames=4, backbone="resnet18")
     tsn = build_model("tsn", num_classes=174, num_frames=4)

@@ -1,9 +1,9 @@
 import re
 
-from actionrec.analysis.flops import count_params
 from actionrec.cli import main
 from actionrec.demo import DEMO_MODELS, DEMO_PAIRS, RECIPES
 from actionrec.models.registry import build_model
+from actionrec.report.flops import count_params
 
 
 def test_every_demo_model_has_a_recipe():

@@ -19,7 +19,7 @@ from ..models.base import to_channels_last
 from ..models.fast import accelerate
 from ..models.fuse import fold_batchnorms
 from ..models.registry import MODELS, build_with_input, get_spec
-from .flops import count_macs
+from ..report.flops import count_macs
 
 
 def _sync(device: torch.device | str) -> None:

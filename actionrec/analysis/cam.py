@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from .plots import pyplot
+from ..report.plots import pyplot
 
 
 def grad_cam(model: nn.Module, clip: torch.Tensor, class_index: int | None = None

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .plots import pyplot
+from ..report.plots import pyplot
 
 
 @torch.no_grad()

@@ -14,7 +14,7 @@ import numpy as np
 from torch import nn
 
 from ..models.gst import GSTConv
-from .plots import pyplot
+from ..report.plots import pyplot
 
 
 def bn_scales(model: nn.Module) -> list[tuple[str, np.ndarray, np.ndarray]]:

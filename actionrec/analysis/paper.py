@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from ..models.registry import build_with_input, get_spec
-from .flops import count_macs, count_params
-from .report import markdown_table, text_table
+from ..report.flops import count_macs, count_params
+from ..report.tables import markdown_table, text_table
 
 
 @dataclass(frozen=True)

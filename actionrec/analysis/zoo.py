@@ -19,8 +19,8 @@ import torch
 
 from ..config import Config, load_config
 from ..errors import ActionrecError
+from ..report.tables import markdown_table, text_table
 from .paper import PAPER_ROWS, compare_model
-from .report import markdown_table, text_table
 
 # classes and official training clips of each dataset (label maps of ../shared/data; clip counts
 # as released, UCF101/HMDB51 split 1 as counted from the official split files)

@@ -52,7 +52,7 @@ def run(args) -> int:
     import torch
 
     from ..analysis.benchmark import bench_entries, bench_table, run_benchmark
-    from ..analysis.report import markdown_table, text_table
+    from ..report.tables import markdown_table, text_table
 
     if not args.models and not args.all:
         raise CliError("bench: name models to time, or --all")

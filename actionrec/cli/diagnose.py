@@ -20,9 +20,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..analysis.report import text_table
     from ..analysis.temporal_order import diagnose, format_diagnosis
     from ..engine.distributed import is_main
+    from ..report.tables import text_table
 
     cfg = load_config(args)
     result = diagnose(cfg, args.checkpoint, seed=args.seed)

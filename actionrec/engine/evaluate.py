@@ -161,7 +161,7 @@ def write_reports(metrics: dict, class_names: list[str], out_dir: str | Path) ->
         writer.writerow(["true \\ predicted", *class_names])
         for name, row in zip(class_names, metrics["confusion"], strict=True):
             writer.writerow([name, *row])
-    from ..analysis.plots import plot_confusion  # matplotlib only where a report is written
+    from ..report.plots import plot_confusion  # matplotlib only where a report is written
 
     plot_confusion(np.array(metrics["confusion"]), class_names, paths["confusion_png"])
     return paths

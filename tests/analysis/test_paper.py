@@ -75,8 +75,8 @@ def test_flops_cli_rows_are_whole_models():
 def test_meta_device_counts_equal_real_counts():
     import torch
 
-    from actionrec.analysis.flops import count_macs, count_params
     from actionrec.analysis.paper import build
+    from actionrec.report.flops import count_macs, count_params
 
     (row,) = [r for r in rows_from("STM Table 8") if r.options.get("temporal_conv")]
     real = build(row)

@@ -4,12 +4,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from actionrec.analysis.flops import count_macs, count_params
 from actionrec.analysis.paper import build, rows_from
 from actionrec.models.gst import C3DConv, GSTConv, P3DConv
 from actionrec.models.pretrained import load_pretrained
 from actionrec.models.registry import build_model
 from actionrec.models.resnet import ResNet
+from actionrec.report.flops import count_macs, count_params
 from tests.models.same import assert_same_with_gradients
 
 

@@ -1,12 +1,12 @@
 import pytest
 import torch
 
-from actionrec.analysis.flops import count_macs, count_params
 from actionrec.analysis.paper import build, rows_from
 from actionrec.models.pretrained import load_pretrained
 from actionrec.models.registry import build_model
 from actionrec.models.resnet import ResNet
 from actionrec.models.stm import CMM, STMBottleneck
+from actionrec.report.flops import count_macs, count_params
 
 
 @pytest.mark.parametrize("row", rows_from("STM", checked=True), ids=lambda r: r.label)

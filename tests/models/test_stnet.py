@@ -1,7 +1,6 @@
 import pytest
 import torch
 
-from actionrec.analysis.flops import count_macs, count_params
 from actionrec.analysis.paper import build, rows_from
 from actionrec.errors import ActionrecError
 from actionrec.models.heads import TemporalXception
@@ -9,6 +8,7 @@ from actionrec.models.pretrained import load_pretrained
 from actionrec.models.registry import build_model
 from actionrec.models.resnet import ResNet
 from actionrec.models.stnet import TemporalBlock
+from actionrec.report.flops import count_macs, count_params
 
 
 @pytest.mark.parametrize("row", rows_from("StNet Table 3", checked=True), ids=lambda r: r.label)

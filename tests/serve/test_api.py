@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from actionrec.analysis.flops import count_macs, count_params
 from actionrec.engine.inference import load_checkpoint, predict_videos
 from actionrec.engine.windows import slide
 from actionrec.models.registry import example_input, get_spec
+from actionrec.report.flops import count_macs, count_params
 from tests.serve.conftest import call, served
 
 

@@ -1,4 +1,4 @@
-from actionrec.analysis.report import markdown_table, text_table
+from actionrec.report.tables import markdown_table, text_table
 
 
 def test_text_table_pads_and_right_aligns_numeric_columns():
