@@ -97,7 +97,7 @@ def test_one_line_errors(capsys, config_file, tmp_path, trained_tsn):
     assert code == 2 and "does not fit the model (TSN)" in err and "unexpected: backbone.layer1.2" in err
     # an unsafe pickle as pretrained weights is refused before it runs
     marker = tmp_path / "pwned"
-    from tests.models.test_pretrained import Payload
+    from tests.helpers import Payload
 
     torch.save({"x": Payload(marker)}, tmp_path / "evil.pth")
     code, _, err = run(capsys, "train", config_file, "--set", f"model.pretrained={tmp_path}/evil.pth")

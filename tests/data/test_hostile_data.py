@@ -22,7 +22,7 @@ from actionrec.data.prepare import PrepareError, prepare
 from actionrec.data.synthetic import write_video
 from actionrec.errors import ActionrecError
 from tests.conftest import SHARED, index_frames, run
-from tests.data.test_prepare import kinetics_csv, touch
+from tests.helpers import kinetics_csv, touch
 
 CLIP = "mmaction2/tests_data_rawvideo_dataset_part_0.mp4"  # 340x256, 32 frames
 

@@ -7,8 +7,6 @@ fixtures written here as the datasets distribute them, with the real class lists
 Labels are checked by class name, through labels.txt, never by index alone.
 """
 
-import csv
-import io
 import json
 import random
 import shutil
@@ -22,12 +20,7 @@ from actionrec.data.datasets import parse_list, read_label_map
 from actionrec.data.prepare import PrepareError, prepare
 from actionrec.errors import ActionrecError
 from tests.conftest import run
-
-
-def touch(path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"")
-    return path
+from tests.helpers import kinetics_csv, touch
 
 
 def frames(folder, n):
@@ -128,16 +121,6 @@ def test_20bn_csv_frames(tmp_path, shared_data, dataset, prefix, folder, label_f
     (ann / f"{prefix}-train.csv").write_text(f"100218;{names[2]} (typo)\n")
     with pytest.raises(PrepareError, match=rf"{prefix}-train.csv:1: class .* is not one of the"):
         prepare(dataset, ann, media, out)
-
-
-def kinetics_csv(rows, labelled=True, is_cc=True):
-    buf = io.StringIO()
-    header = ["label"] * labelled + ["youtube_id", "time_start", "time_end", "split"] + ["is_cc"] * is_cc
-    writer = csv.writer(buf, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow(list(row) + [0] * is_cc)
-    return buf.getvalue()
 
 
 @pytest.mark.parametrize("version", [400, 600, 700])

@@ -17,7 +17,7 @@ from actionrec.data.synthetic import write_video
 from actionrec.engine.inference import load_checkpoint
 from actionrec.engine.windows import slide
 from tests.conftest import REPO, sigint_default
-from tests.engine.test_timeline import FPS, scenes
+from tests.helpers import FPS, scenes
 
 WINDOW = ["--window", "2", "--stride", "1"]
 

@@ -13,21 +13,14 @@ import numpy as np
 import pytest
 
 from actionrec.data import build
-from actionrec.data.synthetic import render_video, write_video
+from actionrec.data.synthetic import write_video
 from actionrec.data.transforms import from_frames
 from actionrec.data.video import VideoReader
 from actionrec.engine.evaluate import score_views
 from actionrec.engine.inference import load_checkpoint
 from actionrec.engine.windows import slide
 from tests.conftest import REPO, run
-
-FPS = 25
-
-
-def scenes(labels, frames_each: int, size: int = 48):
-    """Synthetic actions one after another (a generator: nothing is held)."""
-    for k, label in enumerate(labels):
-        yield from render_video(label, np.random.default_rng(k), frames=frames_each, size=size)
+from tests.helpers import FPS, scenes
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from actionrec.models.msti import FramesMaxPool3d, MSTITube
 from actionrec.models.registry import build_with_input
 from actionrec.models.temporal import TemporalConv, TemporalShift, as_clips, as_frames
 from tests.conftest import torch_threads
+from tests.helpers import randomised
 from tests.models.same import assert_same_with_gradients
 
 MODELS = {  # name -> (backbone, options, the fast forms it takes)
@@ -33,17 +34,6 @@ MODELS = {  # name -> (backbone, options, the fast forms it takes)
     "stm": ("resnet18", {}, {fast.FastCMM, fast.FastOverTime}),
     "tsm": ("resnet18", {}, {fast.FastOverTime}),
 }
-
-
-def randomised(model: torch.nn.Module) -> torch.nn.Module:
-    g = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.weight.data.uniform_(0.5, 1.5, generator=g)
-            m.bias.data.uniform_(-0.2, 0.2, generator=g)
-            m.running_mean.uniform_(-0.2, 0.2, generator=g)
-            m.running_var.uniform_(0.5, 1.5, generator=g)
-    return model
 
 
 def passes(model: torch.nn.Module, x: torch.Tensor) -> list[list[torch.Tensor]]:

@@ -8,7 +8,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from actionrec.models.base import to_channels_last
 from actionrec.models.fuse import fold_batchnorms
 from actionrec.models.registry import MODELS, build_with_input
-from tests.models.test_fast_paths import randomised
+from tests.helpers import randomised
 
 BACKBONE = {"msti": "resnet26", "stm": "resnet26"}  # bottleneck blocks; the rest: resnet18
 

@@ -17,8 +17,8 @@ from actionrec.models.resnet import ResNet
 from actionrec.models.temporal import as_clips, as_frames
 from actionrec.report.flops import count_macs, count_params
 from tests.conftest import calibrate_norms
+from tests.helpers import randomised
 from tests.models.same import assert_same_with_gradients
-from tests.models.test_fast_paths import randomised
 
 # Table 3: MSTI-Net (ResNet-50, 16x224x224, Kinetics-400): 16.4M params, 46.3 GFLOPs (MACs).
 (TABLE_3,) = rows_for("msti")

@@ -9,6 +9,7 @@ from actionrec.errors import CheckpointError
 from actionrec.models.pretrained import inflate_channels, inflate_time, load_pretrained, read_weights
 from actionrec.models.resnet import ResNet
 from actionrec.models.tsn import TSN
+from tests.helpers import Payload
 
 
 @pytest.fixture(scope="module")
@@ -62,16 +63,6 @@ def test_inflate_time_keeps_static_response():
     out2d = nn.functional.conv2d(frame, w2d, padding=1)
     torch.testing.assert_close(out3d[:, :, 1], out2d, rtol=1e-4, atol=1e-5)
     assert inflate_channels(w2d, 2).shape == (8, 8, 3, 3)
-
-
-class Payload:
-    """Unpickling this creates a file: a stand-in for code an attacker would run."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (str(self.marker), "w"))
 
 
 @pytest.mark.filterwarnings("ignore:Detected pickle protocol")

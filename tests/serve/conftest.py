@@ -10,7 +10,7 @@ import pytest
 
 from actionrec.data.synthetic import write_video
 from actionrec.serve.local import local_server
-from tests.engine.test_timeline import FPS, scenes
+from tests.helpers import FPS, scenes
 
 
 @contextmanager
