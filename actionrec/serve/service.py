@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 
 from ..analysis.cam import blend, grad_cam, to_images
-from ..analysis.flops import count_macs, count_params
 from ..config import Config
 from ..data.build import build_dataset
 from ..data.datasets import ListEntry
@@ -32,6 +31,7 @@ from ..engine.timeline_report import timeline_report
 from ..engine.windows import slide, smooth, top
 from ..errors import VideoError
 from ..models.registry import example_input, get_spec
+from ..report.flops import count_macs, count_params
 
 
 class Refused(Exception):
