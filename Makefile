@@ -7,7 +7,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint clean system
+.PHONY: install demo test lint clean system test-torch-next
+
+# The newest PyTorch that installs here (its wheel lies on this disk; a CUDA build, whose NVIDIA
+# libraries come from PyPI: several GB): `make test-torch-next` runs the model, parity and export
+# tests under it in a venv of its own, beside the default TORCH of `make test`
+TORCH_NEXT ?= torch==2.14.1
+VENV_NEXT := .venv-next
+NEXT_TESTS := tests/models tests/parity tests/test_export.py
 
 # Debian packages the test suite needs: the web page's test (tests/serve/test_page.py) drives
 # Debian's chromium through its chromedriver; installed once, when either command is missing
@@ -45,8 +52,18 @@ system:
 test: $(STAMP) system
 	$(BIN)/python -m pytest
 
+$(VENV_NEXT)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV_NEXT)
+	$(VENV_NEXT)/bin/python -m pip install --quiet "$(TORCH_NEXT)"
+	$(VENV_NEXT)/bin/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+test-torch-next: $(VENV_NEXT)/.installed
+	$(VENV_NEXT)/bin/python -c "import torch; print('torch', torch.__version__)"
+	$(VENV_NEXT)/bin/python -m pytest $(NEXT_TESTS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) work_dirs
+	rm -rf $(VENV) $(VENV_NEXT) work_dirs

@@ -11,6 +11,8 @@ engine applies the transform where a model is trained, tested, served or benchma
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -34,34 +36,33 @@ def eager_inference() -> bool:
     return not (torch.is_grad_enabled() or capturing())
 
 
-# PyTorch releases whose ``use_mkldnn`` rule ``torch_takes_im2col`` restates (checked against the
-# profiler by tests/models/test_fast_paths.py); under any other the 3D convolutions stay plain
-IM2COL_RULE_VERSIONS = ("2.13",)
-
-
-def im2col_rule_known() -> bool:
-    """Whether the running PyTorch is one whose rule ``torch_takes_im2col`` restates."""
-    return ".".join(torch.__version__.split("+")[0].split(".")[:2]) in IM2COL_RULE_VERSIONS
-
-
 def torch_takes_im2col(x: torch.Tensor, weight: torch.Tensor, stride: list[int],
-                       groups: int) -> bool:
-    """Whether PyTorch computes this CPU float32 ``F.conv3d`` with ``slow_conv3d``: the complement
-    of its ``use_mkldnn`` rule (aten/src/ATen/native/Convolution.cpp) in the releases of
-    ``IM2COL_RULE_VERSIONS``."""
-    n, c, t, h = x.shape[:4]
-    kh, kw = weight.shape[-2:]
-    pointwise_single = (kh == kw == 1 and max(stride) == 1 and n < 16
-                        and torch.get_num_threads() == 1)
-    return pointwise_single or not (groups > 1 or (kh > 3 and kw > 3) or n > 1
-                                    or n * c * t * h > 20480)
+                       padding: list[int], groups: int) -> bool:
+    """Whether PyTorch computes this ``F.conv3d`` with its im2col kernel (``slow_conv3d``), as
+    PyTorch itself answers (``torch._C._select_conv_backend``, its kernel choice, which its own
+    tests call)."""
+    return torch._C._select_conv_backend(
+        x, weight, None, stride, padding, [1, 1, 1], False, [0, 0, 0], groups, None
+    ) == torch._C._ConvBackend.Slow3d
+
+
+@functools.cache
+def kernel_choice_known() -> bool:
+    """Whether the running PyTorch answers ``torch_takes_im2col``; where it does not (a release
+    without that function), the 3D convolutions stay plain."""
+    probe = torch.zeros(1, 1, 1, 1, 1)
+    try:
+        torch_takes_im2col(probe, probe, [1, 1, 1], [0, 0, 0], 1)
+    except (AttributeError, TypeError, RuntimeError):
+        return False
+    return True
 
 
 def conv3d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
            stride=1, padding=0, groups: int = 1) -> torch.Tensor:
     """``F.conv3d`` (zero padding given as sizes, no dilation); a single float32 clip on the CPU
     is kept off PyTorch's im2col path (``slow_conv3d``), which PyTorch takes for a 3D convolution
-    of batch 1 unless its own rule (``torch_takes_im2col``) sends it to oneDNN. For the
+    of batch 1 unless its own choice (``torch_takes_im2col``) is oneDNN. For the
     convolutions it would send there: without gradients oneDNN is called directly; with gradients
     (autograd's backward of that call would pick im2col again) the clip's output frames are
     computed in two halves as a batch of 2 (``_time_halves``), which PyTorch sends to oneDNN both
@@ -73,7 +74,7 @@ def conv3d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
             or x.dtype != torch.float32 or weight.dtype != torch.float32
             or torch.is_autocast_enabled("cpu")
             or not (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled)
-            or capturing() or not torch_takes_im2col(x, weight, stride, groups)):
+            or capturing() or not torch_takes_im2col(x, weight, stride, padding, groups)):
         return F.conv3d(x, weight, bias, stride, padding, 1, groups)
     if not (torch.is_grad_enabled()
             and any(t is not None and t.requires_grad for t in (x, weight, bias))):
@@ -108,7 +109,7 @@ class FastConv3d:
 def _plain_sized(conv: nn.Conv3d) -> bool:
     """Zero padding given as sizes, no dilation, under a PyTorch whose rule is known."""
     return (conv.padding_mode == "zeros" and isinstance(conv.padding, tuple)
-            and tuple(conv.dilation) == (1, 1, 1) and im2col_rule_known())
+            and tuple(conv.dilation) == (1, 1, 1) and kernel_choice_known())
 
 
 def conv1x1_add(x: torch.Tensor, weight: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:

@@ -230,12 +230,12 @@ def test_conv3d_takes_onednn_on_cpu_and_export_keeps_conv3d():
 ])
 def test_torch_takes_im2col_is_pytorchs_rule(shape, kernel, groups, threads):
     """``torch_takes_im2col`` says what the profiler shows ``F.conv3d`` doing under the running
-    PyTorch (a release added to ``IM2COL_RULE_VERSIONS`` with another rule fails here)."""
+    PyTorch, on one thread and two."""
     n, c, t, h = shape
     x, w = torch.randn(n, c, t, h, h), torch.randn(4, c // groups, *kernel)
     with torch_threads(threads), torch.profiler.profile() as prof:
         torch.nn.functional.conv3d(x, w, None, 1, 0, 1, groups)
-        predicted = fast.torch_takes_im2col(x, w, [1, 1, 1], groups)
+        predicted = fast.torch_takes_im2col(x, w, [1, 1, 1], [0, 0, 0], groups)
     ops = {e.key for e in prof.key_averages()}
     assert ("aten::slow_conv3d_forward" in ops) == predicted
     assert ("aten::mkldnn_convolution" in ops) != predicted
@@ -255,13 +255,18 @@ def test_conv3d_trains_one_clip_on_onednn():
     assert "aten::slow_conv3d_forward" not in {e.name for e in prof.events()}
 
 
-def test_an_unknown_pytorch_keeps_the_plain_3d_convolution(monkeypatch):
-    """Under a PyTorch release whose kernel choice is not the one ``torch_takes_im2col`` restates
-    the 3D convolutions stay ``nn.Conv3d``'s own; the other forms do not depend on it."""
-    assert fast.im2col_rule_known()  # the running PyTorch is one the rule was checked on
-    monkeypatch.setattr(torch, "__version__", "9.1.0")
-    model = fast.accelerate(build_with_input("msti", classes=5, frames=4, size=32,
-                                             backbone="resnet26")[0])
+def test_a_pytorch_that_does_not_tell_its_kernel_keeps_the_plain_3d_convolution(monkeypatch):
+    """Under a PyTorch without the kernel-choice function the 3D convolutions stay
+    ``nn.Conv3d``'s own; the other forms do not depend on it."""
+    assert fast.kernel_choice_known()  # the running PyTorch tells
+    monkeypatch.delattr(torch._C, "_select_conv_backend")
+    fast.kernel_choice_known.cache_clear()
+    try:
+        assert not fast.kernel_choice_known()
+        model = fast.accelerate(build_with_input("msti", classes=5, frames=4, size=32,
+                                                 backbone="resnet26")[0])
+    finally:
+        fast.kernel_choice_known.cache_clear()
     assert not any(isinstance(m, fast.FastConv3d) for m in model.modules())
     assert any(isinstance(m, fast.FastMSTITube) for m in model.modules())
 
