@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-# TORCH given on the command line or in the environment (make test TORCH=torch==2.5.1) is
+# TORCH given on the command line or in the environment (make test TORCH=torch==2.14.1) is
 # installed even into an existing .venv: pip changes what differs and leaves the rest alone
 ifneq ($(filter command line environment,$(origin TORCH)),)
 .PHONY: torch

@@ -33,6 +33,9 @@ from ..validate import Range
 from .evaluate import check_finite, score_views
 
 TRIM_EVERY = 8  # windows between giving freed heap memory back (runtime.release_free_memory)
+# frames held for a video shorter than its first window, which is scored once the video ends;
+# past this many, every second one held goes and half as many are kept from then on
+SHORT_VIDEO_FRAMES = 1024
 
 # What a caller (the CLI's flags, the server's query parameters) may ask for:
 WINDOW_SECONDS = Range(0, 86400, lo_open=True)  # a window's length and its stride
@@ -56,7 +59,7 @@ class Timeline:
     stride: float
     windows: list[Window] = field(default_factory=list)
     gaps: list[tuple[float, float, str]] = field(default_factory=list)  # corrupt stretches
-    peak_held: int = 0  # most decoded frames held at once past the first window (flat memory)
+    peak_held: int = 0  # most decoded frames held at once (flat memory)
 
     def video_probs(self) -> np.ndarray | None:
         """The whole video's scores: the mean over the predicted windows."""
@@ -158,8 +161,8 @@ class Slider:
         fps, span, step, run = self.fps, self.span, self.step, self.run
         offsets = self.sampler(span, train=False).reshape(-1)
         held: dict[int, np.ndarray] = {}  # frames some open window still needs
-        first: list[tuple[int, np.ndarray]] = []  # the frames before window 0 (short videos)
-        k, last = 0, -1  # next window to emit, last frame index seen
+        first: dict[int, np.ndarray] = {}  # every thin-th frame before window 0 (short videos)
+        thin, k, last = 1, 0, -1  # next window to emit, last frame index seen
         for index, frame in decoded_frames(self.container, self.stream, self.short_side,
                                            self.gaps, self.packets):
             if index <= last:
@@ -167,21 +170,27 @@ class Slider:
             if index > last + 1:
                 self.gaps.append(((last + 1) / fps, index / fps, "frames missing"))
             last, self.position = index, index / fps
-            if k == 0 and index < span:
-                first.append((index, frame))
+            if k == 0 and index < span and index % thin == 0:
+                first[index] = frame
+                if len(first) > SHORT_VIDEO_FRAMES:
+                    thin *= 2
+                    first = {i: f for i, f in first.items() if i % thin == 0}
             if any((index - o) % step == 0 and (index - o) // step >= k for o in offsets):
                 held[index] = frame
-                self.peak_held = max(self.peak_held, len(held))
+            self.peak_held = max(self.peak_held, len(held) + len(first))
             while k * step + offsets[-1] <= index:  # window k has seen all of its frames
                 yield from run.add(k * step, span, offsets, held)
                 k += 1
                 if k % TRIM_EVERY == 0:
                     release_free_memory()
                 held = {i: f for i, f in held.items() if i >= k * step + offsets[0]}
-                first = []
+                first = {}
         if k == 0 and first:  # shorter than one window: one window over what there is
-            n = first[-1][0] + 1
-            yield from run.add(0, n, self.sampler(n, train=False).reshape(-1), dict(first))
+            n = last + 1
+            wanted = self.sampler(n, train=False).reshape(-1)
+            # thinned: each sampled frame is the held one at most thin - 1 frames before it
+            held = {int(i): first[j] for i in wanted if (j := int(i) // thin * thin) in first}
+            yield from run.add(0, n, wanted, held)
         yield from run.flush()
 
 

@@ -16,6 +16,7 @@ from actionrec.data import build
 from actionrec.data.synthetic import write_video
 from actionrec.data.transforms import from_frames
 from actionrec.data.video import VideoReader
+from actionrec.engine import windows
 from actionrec.engine.evaluate import score_views
 from actionrec.engine.inference import load_checkpoint
 from actionrec.engine.windows import slide
@@ -76,6 +77,20 @@ def test_a_video_shorter_than_a_window_is_one_window(trained_tsn, tmp_path):
     cfg, names, model, _ = load_checkpoint(trained_tsn, device="cpu")
     timeline = slide(model, cfg, str(path), window=4.0, progress=False)
     assert len(timeline.windows) == 1 and timeline.windows[0].end == pytest.approx(12 / FPS)
+
+
+def test_a_video_shorter_than_a_long_window_holds_a_bounded_number_of_frames(
+        trained_tsn, tmp_path, monkeypatch):
+    """Frames before the first window are thinned past ``SHORT_VIDEO_FRAMES``: a window of a day
+    over a long video cannot hold all of its frames (the server allows such a window)."""
+    path = tmp_path / "short.mp4"
+    write_video(path, scenes([0, 1], 20), fps=FPS)
+    cfg, names, model, _ = load_checkpoint(trained_tsn, device="cpu")
+    monkeypatch.setattr(windows, "SHORT_VIDEO_FRAMES", 4)
+    timeline = slide(model, cfg, str(path), window=86400.0, progress=False)
+    (w,) = timeline.windows
+    assert w.end == pytest.approx(40 / FPS) and not w.missing and w.probs is not None
+    assert timeline.peak_held <= 5 + cfg.model.num_frames
 
 
 def drop_packets(src, dst, start_s: float, end_s: float) -> None:
@@ -157,6 +172,7 @@ MEASURE = """
 import sys, threading
 from dataclasses import replace
 from actionrec.engine.inference import load_checkpoint
+from actionrec.engine import windows
 from actionrec.engine.windows import slide
 from actionrec.runtime import tune_allocator
 tune_allocator()  # as the command line runs
