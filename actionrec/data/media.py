@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import av
+from PIL import Image
 from tqdm import tqdm
 
 from ..config import data_file_text, read_data_file
@@ -40,7 +41,7 @@ from ..errors import ActionrecError, CliError, ConfigError, VideoError
 from ..files import atomic_write
 from ..validate import InvalidInput, Range, inside, load_json, read_text
 from .prepare import VIDEO_EXTENSIONS
-from .video import X264_REPEATABLE, count_frames, open_video, short_side_size
+from .video import SCALER_THREADS, X264_REPEATABLE, count_frames, open_video, rgb, short_side_size
 
 if TYPE_CHECKING:  # the lists' module imports PyTorch, which spawned workers need not
     from .datasets import ListEntry
@@ -108,7 +109,8 @@ def resize_video(source: str, output: str, short_side: int, *, crf: int = CRF) -
             out.height, out.width, out.pix_fmt = h, w, "yuv420p"
             out.options = {"crf": str(crf), "g": str(max(1, round(fps))), **X264_REPEATABLE}
             for frame in _frames(src, source):
-                frame = frame.reformat(width=w, height=h, format="yuv420p")
+                frame = frame.reformat(width=w, height=h, format="yuv420p",
+                                       threads=SCALER_THREADS)
                 frame.pts, frame.time_base = decoded, 1 / fps  # constant rate, in decoding order
                 decoded += 1
                 dst.mux(out.encode(frame))
@@ -129,7 +131,7 @@ def extract_frames(source: str, output: str, short_side: int) -> int:
         decoded = 0
         for frame in _frames(src, source):
             decoded += 1
-            frame.to_image(width=w, height=h).save(
+            Image.fromarray(rgb(frame, w, h)).save(
                 os.path.join(output, FRAME_TEMPLATE.format(decoded)), quality=JPEG_QUALITY)
     written = count_frames(output, FRAME_TEMPLATE)
     _check_count(source, reported, decoded, written)

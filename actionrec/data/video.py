@@ -43,6 +43,16 @@ class VideoInfo:
         return asdict(self)
 
 
+# threads of PyAV's scaler: PyAV keeps one scaler per thread, and a forked process (a DataLoader
+# worker) that inherits a multi-threaded one waits forever for threads it does not have
+SCALER_THREADS = 1
+
+
+def rgb(frame: av.VideoFrame, width: int | None = None, height: int | None = None) -> np.ndarray:
+    """``frame`` as uint8 RGB ``(H, W, 3)``, scaled to ``width`` x ``height`` where given."""
+    return frame.to_ndarray(format="rgb24", width=width, height=height, threads=SCALER_THREADS)
+
+
 def short_side_size(height: int, width: int, short_side: int) -> tuple[int, int]:
     """(height, width) scaled so that the shorter side equals ``short_side`` (aspect kept)."""
     if height <= width:
@@ -206,11 +216,10 @@ class VideoReader:
         try:
             try:
                 for i, frame in self._decode(wanted):
-                    got[i] = frame.to_ndarray(format="rgb24", width=w, height=h)
+                    got[i] = rgb(frame, w, h)
             except _SeekFailed:
                 self._seekable = False
-                got = {i: f.to_ndarray(format="rgb24", width=w, height=h)
-                       for i, f in self._decode(wanted)}
+                got = {i: rgb(f, w, h) for i, f in self._decode(wanted)}
         except av.FFmpegError as e:
             raise VideoError(f"{self.path}: decoding failed: {e}") from None
         if len(got) < len(wanted):

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from ..config import Config
 from ..data.build import build_sampler, build_transform, test_short_side
 from ..data.transforms import from_frames
-from ..data.video import open_video, short_side_size, timestamps_identify_frames
+from ..data.video import open_video, rgb, short_side_size, timestamps_identify_frames
 from ..errors import VideoError
 from ..runtime import release_free_memory
 from ..validate import Range
@@ -130,7 +130,7 @@ def decoded_frames(container, stream, short_side: int, gaps: list,
             index = round((frame.pts - start) * tb * fps) if timed and frame.pts is not None \
                 else count
             count += 1
-            yield index, frame.to_ndarray(height=size[0], width=size[1], format="rgb24")
+            yield index, rgb(frame, size[1], size[0])
 
 
 class Slider:

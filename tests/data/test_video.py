@@ -1,3 +1,7 @@
+import os
+import signal
+import time
+
 import numpy as np
 import pytest
 
@@ -100,3 +104,25 @@ def test_bad_inputs_name_the_file(tmp_path, index_videos, shared_data):
     too_long = FrameFolderReader(shared_data / "rawframes/mmaction2", num_frames=11)
     with pytest.raises(VideoError, match="img_00011.jpg: cannot read frame 10"):
         too_long.read([10])
+
+
+def test_a_forked_process_reads_frames_after_its_parent_did(shared_data):
+    """PyAV keeps one scaler per thread: a process forked after its parent converted frames (a
+    DataLoader worker) must not inherit a multi-threaded one, whose threads it lacks."""
+    path = shared_data / "videos/mmaction2/tests_data_rawvideo_dataset_part_0.mp4"
+    expected = VideoReader(path).read([0, 5], short_side=64)
+    pid = os.fork()
+    if pid == 0:  # the child: exit status 0 only with the parent's frames
+        try:
+            os._exit(0 if np.array_equal(VideoReader(path).read([0, 5], short_side=64), expected)
+                     else 1)
+        finally:
+            os._exit(2)
+    deadline = time.monotonic() + 30
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0:
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked process waited 30 s on its reader")
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(done[1]) == 0
