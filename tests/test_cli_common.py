@@ -57,3 +57,23 @@ def test_markdown_that_cannot_be_written_is_one_line(tmp_path):
     write_markdown(args, "Zoo", "| a |")
     assert args.markdown.read_text() == "# Zoo\n\nWritten by `actionrec zoo`.\n\n| a |\n"
     assert [p.name for p in (tmp_path / "new").iterdir()] == ["zoo.md"]  # no temporary left
+
+
+def test_a_size_too_large_for_the_machine_is_one_line():
+    """An allocation PyTorch cannot make (here a 1024-frame 4096x4096 example clip, in a process
+    limited to 6 GiB of address space) is one line, not a traceback."""
+    import resource
+    import subprocess
+    import sys
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (6 * 2**30, 6 * 2**30))
+
+    done = subprocess.run([sys.executable, "-m", "actionrec", "flops", "tsn", "--frames", "1024",
+                           "--size", "4096"], capture_output=True, text=True, timeout=120,
+                          preexec_fn=limit)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "actionrec: error: out of memory (192.0 GiB at once): a size in the config, checkpoint or "
+        "flags too large for this machine?"), done.stderr
+    assert "Traceback" not in done.stderr

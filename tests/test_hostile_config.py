@@ -169,6 +169,15 @@ def test_model_options_of_the_right_type_pass(ok):
     assert options["dropout"] == 1.0 and isinstance(options["dropout"], float)
 
 
+@pytest.mark.parametrize("shift_div", [0, 1, -4, 10**6])
+def test_an_option_out_of_its_models_range_is_one_line(capsys, shift_div):
+    """Options of the right type that the model cannot take (TSM's shift_div divides the
+    channels into folds) are refused by the model, in one line (0 was a ZeroDivisionError)."""
+    code, _, err = run(capsys, "flops", "tsm", "--opt", f"shift_div={shift_div}")
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("actionrec: error: model 'tsm': shift_div must be in [2, ")
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--set", "model.options.partial_bn=abc"], "model.options.partial_bn: expected true/false"),
     (["--set", "model.name=tsn", "model.name.x=1"], "model.name is given both"),

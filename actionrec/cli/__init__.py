@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 
 from ..errors import ActionrecError, Interrupted
@@ -31,6 +32,7 @@ from . import (
     zoo,
 )
 
+OUT_OF_MEMORY = ("can't allocate memory", "out of memory")  # PyTorch's CPU and CUDA allocators
 COMMANDS = (data, train, test, predict, models, flops, tables, bench, diagnose, export, features,
             analyze, cam, demo, zoo, convert, serve)
 
@@ -63,4 +65,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except (ActionrecError, FileNotFoundError) as e:  # user errors: one line, no traceback
         print(f"actionrec: error: {e}", file=sys.stderr)
+        return 2
+    except (MemoryError, RuntimeError) as e:  # a size from a config, checkpoint or flag
+        if not isinstance(e, MemoryError) and not any(s in str(e) for s in OUT_OF_MEMORY):
+            raise
+        asked = re.search(r"allocate (\d+) bytes", str(e))
+        size = f" ({int(asked[1]) / 2**30:.1f} GiB at once)" if asked else ""
+        print(f"actionrec: error: out of memory{size}: a size in the config, checkpoint or flags "
+              f"too large for this machine?", file=sys.stderr)
         return 2

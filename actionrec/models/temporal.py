@@ -50,6 +50,9 @@ def quarter_taps(channels: int) -> torch.Tensor:
 
 def shift_taps(channels: int, fold_div: int) -> torch.Tensor:
     """TSM: the first 1/fold_div of channels read the next frame, the second the previous one."""
+    if not 2 <= fold_div <= channels:
+        raise ValueError(f"shift_div must be in [2, {channels}] (two folds of 1/shift_div of "
+                         f"{channels} channels), got {fold_div}")
     taps = torch.ones(channels, dtype=torch.long)
     fold = channels // fold_div
     taps[:fold], taps[fold : 2 * fold] = 2, 0
