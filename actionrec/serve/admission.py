@@ -41,7 +41,12 @@ class Gate:
         ``cleanup()`` runs and the slot is released. 504 past ``timeout``, 503 once
         ``shutdown`` is over."""
         loop, start = asyncio.get_running_loop(), time.monotonic()
-        future = self.pool.submit(fn, start + timeout)
+        try:
+            future = self.pool.submit(fn, start + timeout)
+        except RuntimeError:  # the pool is shut down: the server is stopping
+            cleanup()
+            self.release()
+            raise shutdown.refusal() from None
 
         def done(_):
             cleanup()

@@ -166,11 +166,15 @@ def add_predict(app: FastAPI, service: Service, gate: Gate, uploads: Uploads,
                                      "--data-binary @clip.mp4) or as the field 'file' of a "
                                      "multipart/form-data form (curl -F file=@clip.mp4)")
         gate.refuse_if_full()
-        uploads.begin()
-        folder = tempfile.mkdtemp(prefix="actionrec_upload_", dir=scratch)
+        try:
+            folder = tempfile.mkdtemp(prefix="actionrec_upload_", dir=scratch)
+        except OSError as e:
+            raise HTTPException(503, f"cannot store an upload now: {e.strerror}",
+                                headers={"Retry-After": "60"}) from None
         path = f"{folder}/upload"
         submitted = False
         try:
+            uploads.begin()
             try:
                 with open(path, "wb") as f:
                     sink = FormBody(content_type, f, limits) if form else RawBody(f, limits)

@@ -86,8 +86,8 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def failed(request: Request, e: Exception):  # a bug or a diverged model: 500, one line
         log.exception("%s %s failed", request.method, request.url.path)
-        return JSONResponse({"detail": f"internal error: {type(e).__name__}: {e}"},
-                            status_code=500)
+        return JSONResponse({"detail": f"internal error ({type(e).__name__}); the server's log "
+                                       f"has its details"}, status_code=500)
 
 
 def _one_error(error: dict) -> str:

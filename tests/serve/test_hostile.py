@@ -5,6 +5,7 @@ no upload left on disk, multipart forms, the Host check, frames too large refuse
 are decoded, and the OpenAPI schema held to by the server (schemathesis)."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -257,3 +258,20 @@ def test_the_server_holds_to_its_openapi_schema(server):
         case.call_and_validate(excluded_checks=[positive_data_acceptance], timeout=60)
 
     holds()
+
+
+def test_an_upload_that_cannot_be_stored_is_a_503_and_frees_its_slot(server, clips):
+    """With the server's temporary folder gone (a cleaner removed it), each upload is a one-line
+    503, and none keeps its upload slot: more of them than --uploads still get that answer, and
+    once the folder is back an upload is served."""
+    url, scratch, _ = server
+    (folder,) = scratch.glob("actionrec_serve_*")
+    shutil.rmtree(folder)
+    try:
+        for _ in range(6):  # --uploads 4
+            code, answer, _ = call(url, "/v1/predict", b"x" * 10)
+            assert code == 503 and answer["detail"].startswith("cannot store an upload now: ")
+        assert call(url, "/healthz")[1]["uploading"] == 0
+    finally:
+        folder.mkdir()
+    assert call(url, "/v1/predict", (clips / "clip.mp4").read_bytes())[0] == 200
