@@ -157,11 +157,13 @@ def _remove(path: str) -> None:
 
 def _settings(job: Job, mode: str, short_side: int) -> dict:
     """What makes an output: the command, its settings and the source (path and, while it
-    exists, size: outputs stay finished once their sources are deleted)."""
+    exists, size and modification time, as make judges: outputs stay finished once their sources
+    are deleted)."""
     made = {"command": COMMANDS[mode], "short_side": short_side,
             "source": os.path.abspath(job.source)}
     if os.path.isfile(job.source):
-        made["source_bytes"] = os.path.getsize(job.source)
+        stat = os.stat(job.source)
+        made["source_bytes"], made["source_mtime_ns"] = stat.st_size, stat.st_mtime_ns
     made.update({"crf": CRF} if mode == "resize" else {"jpeg_quality": JPEG_QUALITY,
                                                        "template": FRAME_TEMPLATE})
     return made
@@ -349,11 +351,26 @@ def plan(inputs: list[str], root: str | None,
             for e in entries:
                 pairs[os.path.join(list_root, e.path)] = (_output_rel(e.path, mode),
                                                           f"{list_file}:{e.line}")
-    clash = {}
+    mirrors = _mirrors(mirrors)
+    _check_outputs(pairs, {*OWN_FILES, *(m.name for m in mirrors)})
+    return [(source, rel, where) for source, (rel, where) in pairs.items()], mirrors, data
+
+
+def _check_outputs(pairs: dict[str, tuple[str, str]], beside: set[str]) -> None:
+    """No two sources written to one output, none inside another's output (a frame folder is
+    replaced whole when redone) and none onto a file written beside the lists."""
+    clash: dict[str, str] = {}
     for source, (rel, _) in pairs.items():
         if clash.setdefault(rel, source) != source:
             raise MediaError(f"{source} and {clash[rel]} would both be written to {rel}")
-    return [(source, rel, where) for source, (rel, where) in pairs.items()], _mirrors(mirrors), data
+        if rel in beside:
+            raise MediaError(f"{source} would be written to {rel}, a file written beside the "
+                             "lists; rename it")
+    for rel, source in clash.items():
+        for parent in map(str, Path(rel).parents):
+            if parent in clash:
+                raise MediaError(f"{source} would be written inside {parent}, the output of "
+                                 f"{clash[parent]}; rename one")
 
 
 def _write(path: str | os.PathLike, lines: list[str]) -> None:

@@ -99,6 +99,26 @@ def test_lists_of_one_name_refused(tmp_path, root, capsys):
     assert not (tmp_path / "O").exists()
 
 
+@pytest.mark.parametrize("entries, message", [
+    (["a.avi", "a/clip.mp4"], "a/clip.mp4 would be written inside a, the output of"),
+    (["labels.txt.avi"], "would be written to labels.txt, a file written beside the lists"),
+    (["l.txt.avi"], "would be written to l.txt, a file written beside the lists"),
+])
+def test_extract_frames_refuses_outputs_inside_other_outputs(tmp_path, root, capsys, entries,
+                                                              message):
+    """A frame folder is replaced whole when it is redone: an output inside another's folder
+    (``a.avi`` and ``a/clip.mp4``) would be deleted with it, and one named as a list or a file
+    written beside the lists would collide with it after all the work is done."""
+    for name in entries:
+        if not (root / name).exists():
+            shutil.copy(root / "a/clip.mp4", root / name)
+    (tmp_path / "l.txt").write_text("".join(f"{name} 0\n" for name in entries))
+    code, _, err = run(capsys, "data", "extract-frames", tmp_path / "l.txt", "--root", root,
+                       "--out", tmp_path / "O", "--workers", "1")
+    assert code == 2 and message in one_line(err)
+    assert not (tmp_path / "O").exists()
+
+
 # -- 3: an output is finished only as its record says -------------------------------------------------
 @pytest.mark.parametrize("command", ["resize", "extract-frames"])
 def test_rerun_with_other_short_side_redoes(tmp_path, root, capsys, command):
@@ -127,6 +147,10 @@ def test_rerun_with_other_short_side_redoes(tmp_path, root, capsys, command):
     record.unlink()  # an output without its record (killed before: made with what?) is redone
     code, out, _ = run(capsys, *args, "--short-side", "16")
     assert "1 converted (1 replacing" in out and record.exists()
+    stat = (root / "a/clip.mp4").stat()  # a source replaced by one of its size: newer
+    os.utime(root / "a/clip.mp4", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    code, out, _ = run(capsys, *args, "--short-side", "16")
+    assert "1 converted (1 replacing" in out
 
 
 # -- 4: items annotated twice -------------------------------------------------------------------------
