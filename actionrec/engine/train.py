@@ -29,6 +29,7 @@ from ..data.build import build_dataset, build_loader, class_names, reversal_pair
 from ..data.datasets import BadSampleLog
 from ..errors import (
     ActionrecError,
+    CheckpointError,
     ConfigError,
     Interrupted,
     NonFiniteOutput,
@@ -287,15 +288,20 @@ class Trainer:
                         "per-rank shares of each epoch change from here on", saved_world,
                         self.dist.world_size)
         load_weights(self.model, weights)
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
-        torch.set_rng_state(state["rng"])
-        if "cuda_rng" in state and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.scaler.load_state_dict(state["scaler"])
+            torch.set_rng_state(state["rng"])
+            if "cuda_rng" in state and self.device.type == "cuda":
+                torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+            self.best_epoch, self.best = self.checkpoints.reconcile_best(state["best_epoch"],
+                                                                         state["best"])
+        except (KeyError, ValueError, TypeError, RuntimeError, AttributeError) as e:
+            said = str(e).splitlines()[0] if str(e) else repr(e)
+            raise CheckpointError(f"the training state of {weights.name} does not fit this run "
+                                  f"({type(e).__name__}: {said}); start a new work dir") from None
         self.start_epoch = state["epoch"] + 1
-        self.best_epoch, self.best = self.checkpoints.reconcile_best(state["best_epoch"],
-                                                                     state["best"])
         self.last_checkpoint = weights
         log.info("resumed from %s (epoch %d done)", weights, state["epoch"] + 1)
 

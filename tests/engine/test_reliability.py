@@ -5,9 +5,11 @@ import json
 import logging
 import os
 import re
+import shutil
 import stat
 
 import pytest
+import torch
 
 from actionrec.data.datasets import parse_list, read_label_map
 from actionrec.engine import checkpoint
@@ -179,9 +181,30 @@ def test_metadata_nested_deep_is_one_line_naming_the_file_and_key(key, trained_t
     ('{"epoch": 0, "weights": "w.safetensors", "state": "damaged.pt"}',
      "damaged.pt: not a readable training state"),
     ("not json", "latest.json: not valid JSON"),
+    ('{"epoch": 0, "weights": "w.safetensors", "state": "empty.pt"}',
+     "empty.pt: not a training state; expected a dict of epoch, optimizer"),
+    ('{"epoch": 0, "weights": "w.safetensors", "state": "list.pt"}',
+     "list.pt: not a training state; expected a dict of epoch, optimizer"),
 ])
 def test_a_bad_latest_json_is_one_line(latest, expected, tmp_path):
     (tmp_path / "latest.json").write_text(latest)
     (tmp_path / "damaged.pt").write_bytes(b"PK\x03\x04 cut short")
+    torch.save({}, tmp_path / "empty.pt")  # loadable, but no training state
+    torch.save([1, 2], tmp_path / "list.pt")
     with pytest.raises(CheckpointError, match=f"^{tmp_path}/.*{re.escape(expected)}"):
         checkpoint.CheckpointManager(tmp_path).latest()
+
+
+def test_a_training_state_that_does_not_fit_is_one_line(trained_tsn, tmp_path, capsys):
+    """A state file of the right shape whose optimizer state is not this optimizer's (edited, or
+    another code's) stops --resume with one line, not a KeyError from the optimizer."""
+    work = tmp_path / "work"
+    shutil.copytree(trained_tsn.parent, work, ignore=shutil.ignore_patterns(".lock"))
+    latest = json.loads((work / "latest.json").read_text())
+    state = torch.load(work / latest["state"], weights_only=True)
+    torch.save({**state, "optimizer": {"param_groups": []}}, work / latest["state"])
+    code, _, err = run(capsys, "train", work / "config.yaml", "--work-dir", work, "--resume",
+                       "--set", "train.epochs=3")
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"actionrec: error: the training state of {latest['weights']} does not "
+                          "fit this run (ValueError: ")
