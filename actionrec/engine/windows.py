@@ -59,7 +59,7 @@ class Timeline:
     stride: float
     windows: list[Window] = field(default_factory=list)
     gaps: list[tuple[float, float, str]] = field(default_factory=list)  # corrupt stretches
-    peak_held: int = 0  # most decoded frames held at once (flat memory)
+    peak_held: int = 0  # most decoded frames held at once past the first window (flat memory)
 
     def video_probs(self) -> np.ndarray | None:
         """The whole video's scores: the mean over the predicted windows."""
@@ -136,7 +136,7 @@ def decoded_frames(container, stream, short_side: int, gaps: list,
 class Slider:
     """The windows of one opened video, each yielded once scored (in order), as its frames
     complete; ``fps``, ``window`` and ``stride`` are known once constructed, ``gaps``,
-    ``peak_held`` and ``position`` (seconds decoded) as it runs. ``window`` and ``stride`` are
+    ``peak_held``, ``peak_first`` and ``position`` (seconds decoded) as it runs. ``window`` and ``stride`` are
     checked (``check_window``); ``None`` takes the default. ``packets``: see ``decoded_frames``."""
 
     def __init__(self, model, cfg: Config, container, name: str, *, window: float | None = None,
@@ -154,6 +154,7 @@ class Slider:
         self.window, self.stride = self.span / self.fps, self.step / self.fps
         self.gaps: list[tuple[float, float, str]] = []
         self.peak_held, self.position, self.packets = 0, 0.0, packets
+        self.peak_first = 0  # most frames held before the first window completes
         self.run = _Runner(model, build_transform(cfg, train=False, crops=1),
                            device or torch.device("cpu"), batch, self.fps, name)
 
@@ -175,9 +176,10 @@ class Slider:
                 if len(first) > SHORT_VIDEO_FRAMES:
                     thin *= 2
                     first = {i: f for i, f in first.items() if i % thin == 0}
+                self.peak_first = max(self.peak_first, len(first))
             if any((index - o) % step == 0 and (index - o) // step >= k for o in offsets):
                 held[index] = frame
-            self.peak_held = max(self.peak_held, len(held) + len(first))
+                self.peak_held = max(self.peak_held, len(held))
             while k * step + offsets[-1] <= index:  # window k has seen all of its frames
                 yield from run.add(k * step, span, offsets, held)
                 k += 1

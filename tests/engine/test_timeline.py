@@ -15,7 +15,7 @@ import pytest
 from actionrec.data import build
 from actionrec.data.synthetic import write_video
 from actionrec.data.transforms import from_frames
-from actionrec.data.video import VideoReader
+from actionrec.data.video import VideoReader, open_video
 from actionrec.engine import windows
 from actionrec.engine.evaluate import score_views
 from actionrec.engine.inference import load_checkpoint
@@ -87,10 +87,14 @@ def test_a_video_shorter_than_a_long_window_holds_a_bounded_number_of_frames(
     write_video(path, scenes([0, 1], 20), fps=FPS)
     cfg, names, model, _ = load_checkpoint(trained_tsn, device="cpu")
     monkeypatch.setattr(windows, "SHORT_VIDEO_FRAMES", 4)
-    timeline = slide(model, cfg, str(path), window=86400.0, progress=False)
-    (w,) = timeline.windows
+    container = open_video(str(path))
+    try:
+        slider = windows.Slider(model, cfg, container, str(path), window=86400.0)
+        (w,) = list(slider)
+    finally:
+        container.close()
     assert w.end == pytest.approx(40 / FPS) and not w.missing and w.probs is not None
-    assert timeline.peak_held <= 5 + cfg.model.num_frames
+    assert slider.peak_first <= 4 + 1
 
 
 def drop_packets(src, dst, start_s: float, end_s: float) -> None:
