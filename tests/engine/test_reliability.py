@@ -182,9 +182,9 @@ def test_metadata_nested_deep_is_one_line_naming_the_file_and_key(key, trained_t
      "damaged.pt: not a readable training state"),
     ("not json", "latest.json: not valid JSON"),
     ('{"epoch": 0, "weights": "w.safetensors", "state": "empty.pt"}',
-     "empty.pt: not a training state; expected a dict of epoch, optimizer"),
+     "empty.pt: not a training state; expected a dict holding its epoch"),
     ('{"epoch": 0, "weights": "w.safetensors", "state": "list.pt"}',
-     "list.pt: not a training state; expected a dict of epoch, optimizer"),
+     "list.pt: not a training state; expected a dict holding its epoch"),
 ])
 def test_a_bad_latest_json_is_one_line(latest, expected, tmp_path):
     (tmp_path / "latest.json").write_text(latest)
