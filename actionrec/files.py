@@ -29,9 +29,9 @@ FILE_MODE = 0o666 & ~_umask()  # what open() would give a new file
 def atomic_write(path: str | os.PathLike, data: bytes, *,
                  error: type[ActionrecError] = ActionrecError) -> None:
     """Write ``data`` to a temporary file and rename it onto ``path`` (same folder, so atomic).
-    Serialised before, written with Python's I/O: a full disk or an unwritable folder is a
-    one-line ``error`` naming ``path`` (PyTorch's own writer reports a full disk as a RuntimeError
-    from its stream writer)."""
+    Serialised before, written with Python's I/O: any OS error (a full disk, an unwritable or
+    missing folder, a folder in the file's place) is a one-line ``error`` naming ``path``
+    (PyTorch's own writer reports a full disk as a RuntimeError from its stream writer)."""
     path = Path(path)
     tmp = path.with_name(TEMPORARY.format(name=path.name, pid=os.getpid()))
     try:
@@ -45,7 +45,16 @@ def atomic_write(path: str | os.PathLike, data: bytes, *,
             raise error(f"no space left on device while writing {path}") from None
         if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise error(f"cannot write {path}: {e.strerror}") from None
-        raise
+        raise error(f"{path}: cannot be written: {e.strerror or e}") from None
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def make_folder(path: str | os.PathLike, *, error: type[ActionrecError] = ActionrecError) -> None:
+    """``path`` and its parents made where missing; an OS error (a file in the way, no permission)
+    is a one-line ``error`` naming it."""
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise error(f"{path}: cannot make the output folder: {e.strerror or e}") from None

@@ -79,13 +79,13 @@ def write_markdown(args: argparse.Namespace, title: str, body: str) -> None:
     """``--markdown FILE``: the table under a title and the command line that wrote it, written
     atomically; a file that cannot be written is one line naming it."""
     from ..errors import CliError
-    from ..files import atomic_write
+    from ..files import atomic_write, make_folder
 
     path = Path(args.markdown)
     text = f"# {title}\n\nWritten by `{args.command_line}`.\n\n{body}\n"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(path.parent, error=CliError)
         atomic_write(path, text.encode(), error=CliError)
-    except OSError as e:
-        raise CliError(f"--markdown {path}: cannot be written: {e.strerror or e}") from None
+    except CliError as e:
+        raise CliError(f"--markdown {e}") from None
     print(f"\nwritten: {path}", file=sys.stderr)

@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from ..config import data_file_text, read_data_file
 from ..errors import ActionrecError, CliError, ConfigError, VideoError
-from ..files import atomic_write
+from ..files import atomic_write, make_folder
 from ..validate import InvalidInput, Range, inside, load_json, read_text
 from .prepare import VIDEO_EXTENSIONS
 from .video import SCALER_THREADS, X264_REPEATABLE, count_frames, open_video, rgb, short_side_size
@@ -374,10 +374,7 @@ def _check_outputs(pairs: dict[str, tuple[str, str]], beside: set[str]) -> None:
 
 
 def _write(path: str | os.PathLike, lines: list[str]) -> None:
-    try:
-        atomic_write(path, "".join(line + "\n" for line in lines).encode(), error=MediaError)
-    except OSError as e:
-        raise MediaError(f"{path}: cannot be written: {e.strerror or e}") from None
+    atomic_write(path, "".join(line + "\n" for line in lines).encode(), error=MediaError)
 
 
 def convert(inputs: list[str], out: str | os.PathLike, mode: str, short_side: int, *,
@@ -396,10 +393,7 @@ def convert(inputs: list[str], out: str | os.PathLike, mode: str, short_side: in
         if os.path.realpath(out / mirror.name) == os.path.realpath(mirror.source):
             raise MediaError(f"{mirror.source}: the outputs' list would overwrite this input "
                              "list; write the outputs to another folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise MediaError(f"{out}: cannot make the output folder: {e.strerror or e}") from None
+    make_folder(out, error=MediaError)
     results = run_jobs(jobs, mode, short_side, workers=workers, progress=progress)
     done = {r.job.source: r for r in results if not r.error}
     _write(out / "corrupt.txt", [r.error for r in results if r.error])  # each starts with its path

@@ -45,7 +45,7 @@ from pathlib import Path
 
 from ..config import data_file_text
 from ..errors import ActionrecError
-from ..files import atomic_write
+from ..files import atomic_write, make_folder
 from ..validate import Range, inside, load_json, read_text
 from .video import count_frames
 
@@ -492,20 +492,8 @@ class SplitSummary:
         return text
 
 
-def _write(path: Path, lines: list[str]) -> None:
-    try:
-        atomic_write(path, "".join(line + "\n" for line in lines).encode(), error=PrepareError)
-    except OSError as e:
-        raise PrepareError(f"{path}: cannot be written: {e.strerror or e}") from None
-
-
-def _output_folder(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise PrepareError(f"{out}: cannot make the output folder: {e.strerror or e}") from None
-    if not out.is_dir():
-        raise PrepareError(f"{out}: a file; expected a folder to write into")
+def _write(path: str | os.PathLike, lines: list[str]) -> None:
+    atomic_write(path, "".join(line + "\n" for line in lines).encode(), error=PrepareError)
 
 
 def prepare(dataset: str, annotations: str | os.PathLike, media: str | os.PathLike,
@@ -528,7 +516,7 @@ def prepare(dataset: str, annotations: str | os.PathLike, media: str | os.PathLi
     ann = spec.read(annotations, split)
     splits, problems = _deduplicate(ann.splits)
     locate = _locator(spec, media)
-    _output_folder(out)
+    make_folder(out, error=PrepareError)
     summaries, missing_lines = [], []
     files = {"train": "train.txt", "val": "val.txt", "test": "unlabelled.txt"}
     for name, items in splits.items():

@@ -117,10 +117,7 @@ def convert_checkpoint(src: str | Path, out: str | Path, cfg: Config, *, layout:
             "what the source computed "
             f"({'; '.join(gaps[:4])}{' ...' if len(gaps) > 4 else ''}); check --model, "
             "--backbone and --from, or pass --partial to write it anyway")
-    try:
-        save_weights(out, model, cfg, names)
-    except OSError as e:
-        raise CheckpointError(f"{out}: cannot be written: {e.strerror or e}") from None
+    save_weights(out, model, cfg, names)
     return conversion
 
 
