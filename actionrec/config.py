@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from .errors import ConfigError
-from .validate import SEED, InvalidInput, NotYaml, Range, check_type, load_yaml, read_text, shown
+from .validate import SEED, NotYaml, Range, check_type, load_yaml, raised_as, read_text, shown
 
 MAX_BASES = 16  # files in a _base_ chain
 MAX_VALUES = 100_000  # values in a config file or --set value, aliases expanded
@@ -222,7 +222,8 @@ def _check_values(cfg: Config, source: str) -> None:
             kind = _number_kind(hint)
             if kind is not None and value is not None:
                 default = ANY_INT if kind is int else ANY_NUMBER
-                _check(LIMITS.get((section, key), default), value, where)
+                with raised_as(ConfigError):
+                    LIMITS.get((section, key), default).check(value, where)
             elif (section, key) in ITEMS:
                 item, empty = ITEMS[section, key]
                 if not (value or empty) or not all(item.accepts(x) for x in value):
@@ -233,13 +234,6 @@ def _check_values(cfg: Config, source: str) -> None:
         raise ConfigError(f"{source}: data.frame_template: {shown(cfg.data.frame_template)} is "
                           "not allowed; expected a str.format template of the frame number, "
                           "e.g. img_{:05d}.jpg")
-
-
-def _check(limit: Range, value, where: str) -> None:
-    try:
-        limit.check(value, where)
-    except InvalidInput as e:
-        raise ConfigError(str(e)) from None
 
 
 def _key(key) -> str:
@@ -262,10 +256,8 @@ def _build(cls, values: dict, source: str, prefix: str = ""):
         if dataclasses.is_dataclass(hints[key]):
             kwargs[key] = _build(hints[key], value, source, f"{prefix}{key}.")
             continue
-        try:
+        with raised_as(ConfigError):
             kwargs[key] = check_type(value, hints[key], where)
-        except InvalidInput as e:
-            raise ConfigError(str(e)) from None
     return cls(**kwargs)
 
 
@@ -291,10 +283,8 @@ def _read_yaml(path: Path) -> dict:
         if len(chain) == MAX_BASES:
             raise ConfigError(f"{chain[0][0]}: a _base_ chain of more than {MAX_BASES} files; "
                               f"expected at most {MAX_BASES}")
-        try:
+        with raised_as(ConfigError):
             data = load_yaml(read_text(path), str(path), max_nodes=MAX_VALUES)
-        except InvalidInput as e:
-            raise ConfigError(str(e)) from None
         data = {} if data is None else data
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level")
@@ -323,12 +313,11 @@ def parse_overrides(overrides: list[str]) -> dict:
         parts = tuple(key.split("."))
         if not sep or not all(parts) or not key.isprintable():
             raise ConfigError(f"--set {shown(item)}: expected key=value, e.g. train.lr=0.01")
-        try:
-            value = load_yaml(text, f"--set {key}", max_nodes=MAX_VALUES)
-        except NotYaml:
-            value = text
-        except InvalidInput as e:
-            raise ConfigError(str(e)) from None
+        with raised_as(ConfigError):
+            try:
+                value = load_yaml(text, f"--set {key}", max_nodes=MAX_VALUES)
+            except NotYaml:
+                value = text
         for other_parts, other in given.items():
             n = min(len(parts), len(other_parts))
             if other_parts[:n] == parts[:n] and len(other_parts) != len(parts):

@@ -27,6 +27,7 @@ import reprlib
 import sys
 import types
 import typing
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,18 @@ FLOAT_MAX = sys.float_info.max
 
 class InvalidInput(ActionrecError, ValueError):
     """A value from outside that is not what it must be; the message names where it came from."""
+
+
+@contextmanager
+def raised_as(error: type[ActionrecError]):
+    """An ``InvalidInput`` raised inside re-raised as ``error`` (a module's own error type), with
+    its message."""
+    try:
+        yield
+    except InvalidInput as e:
+        if isinstance(e, error):
+            raise
+        raise error(str(e)) from None
 
 
 class NotYaml(InvalidInput):

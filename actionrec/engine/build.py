@@ -13,6 +13,7 @@ from torch import nn
 from ..config import Config, ModelConfig
 from ..data.build import build_sampler
 from ..errors import ActionrecError, ConfigError
+from ..models.fast import accelerate
 from ..models.layouts import LAYOUTS, detect_layout
 from ..models.pretrained import load_pretrained, read_weights
 from ..models.registry import build_model, check_options, example_input, get_spec
@@ -84,8 +85,8 @@ def config_example(cfg: Config, *, batch: int = 1, generator: torch.Generator | 
 
 
 def model_from_config(cfg: Config, num_classes: int) -> nn.Module:
-    """The registry model of ``cfg.model`` (``config_options``), checked against the sampler and
-    initialised from ``model.pretrained`` if set."""
+    """The registry model of ``cfg.model`` (``config_options``), checked against the sampler,
+    initialised from ``model.pretrained`` if set, in its fast forms (``models/fast.py``)."""
     m = cfg.model
     spec = get_spec(m.name)
     model = build_model(m.name, num_classes=num_classes, num_frames=m.num_frames,
@@ -98,7 +99,7 @@ def model_from_config(cfg: Config, num_classes: int) -> nn.Module:
             + ("; for StNet set data.sampler=snippet" if spec.input == "snippets" else ""))
     if m.pretrained:
         load_initial_weights(model, m.pretrained)
-    return model
+    return accelerate(model)
 
 
 def load_initial_weights(model: nn.Module, path: str) -> None:

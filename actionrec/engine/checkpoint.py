@@ -39,7 +39,7 @@ from ..config import Config, load_config
 from ..errors import ActionrecError, CheckpointError
 from ..files import TEMPORARY
 from ..models.pretrained import read_weights
-from ..validate import InvalidInput, inside, load_json, read_text
+from ..validate import InvalidInput, inside, load_json, raised_as, read_text
 
 LATEST = "latest.json"
 BEST = "best.safetensors"
@@ -94,11 +94,9 @@ def read_metadata(path: str | os.PathLike) -> tuple[Config, list[str]]:
         raise CheckpointError(f"{path}: no actionrec config and classes in its metadata (not "
                               "written by actionrec train?); use `actionrec test CONFIG "
                               "--checkpoint` instead")
-    try:
+    with raised_as(CheckpointError):
         values, names = (load_json(meta[key], f"{path}: metadata {key!r}")
                          for key in ("config", "classes"))
-    except InvalidInput as e:
-        raise CheckpointError(str(e)) from None
     if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
         raise CheckpointError(f"{path}: metadata 'classes' must be a non-empty list of names")
     try:
@@ -258,7 +256,7 @@ class CheckpointManager:
         pointer = self.dir / LATEST
         if not pointer.is_file():
             return None
-        try:
+        with raised_as(CheckpointError):
             info = load_json(read_text(pointer), str(pointer))
             if not (isinstance(info, dict) and all(isinstance(info.get(k), str) for k in
                                                    ("weights", "state"))):
@@ -266,8 +264,6 @@ class CheckpointManager:
                                    f"\"state\": FILE}} as training writes it")
             weights, state_path = (inside(self.dir, info[k], f"{pointer}: {k!r}")
                                    for k in ("weights", "state"))
-        except InvalidInput as e:
-            raise CheckpointError(str(e)) from None
         try:
             state = torch.load(state_path, map_location="cpu", weights_only=True)
         except FileNotFoundError:

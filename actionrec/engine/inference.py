@@ -15,7 +15,6 @@ from ..data.datasets import ListEntry
 from ..errors import ActionrecError, CheckpointError, VideoError
 from ..export import OnnxModel, export_onnx
 from ..models.base import to_channels_last
-from ..models.fast import accelerate
 from ..models.fuse import fold_batchnorms
 from . import distributed
 from .build import model_from_config, select_device
@@ -31,7 +30,7 @@ log = logging.getLogger(__name__)
 def load_model(cfg: Config, checkpoint: str | Path, num_classes: int, *, fold_bn: bool = True):
     """The config's model with the checkpoint's weights, in eval mode on the config's device, its
     BNs folded into the convolutions unless not ``fold_bn`` (``models/fuse.py``: inference only;
-    an analysis of the BNs themselves keeps them), in its fast forms (``models/fast.py``)."""
+    an analysis of the BNs themselves keeps them)."""
     device = select_device(cfg.train.device)
     # the checkpoint replaces every weight: skip the config's initial (pretrained) weights
     model = model_from_config(replace(cfg, model=replace(cfg.model, pretrained=None)), num_classes)
@@ -41,7 +40,7 @@ def load_model(cfg: Config, checkpoint: str | Path, num_classes: int, *, fold_bn
         fold_batchnorms(model)
     if cfg.train.channels_last:
         model = to_channels_last(model)
-    return accelerate(model), device
+    return model, device
 
 
 # what a checkpoint's metadata may ask of the machine that reads it: metadata is data, not orders
@@ -175,10 +174,10 @@ def predict_videos(checkpoint: str | Path, videos: list[str], *, topk: int = 5,
     to ONNX (a temporary file) and run by ONNX Runtime on the CPU."""
     TOPK.check(topk, "topk")
     if backend not in BACKENDS:
-        raise ActionrecError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        raise ActionrecError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend == "onnxruntime":
         if device not in ("auto", "cpu"):
-            raise ActionrecError(f"--backend onnxruntime runs on the CPU, not --device {device}")
+            raise ActionrecError(f"backend onnxruntime runs on the CPU, not device {device!r}")
         device = "cpu"
     cfg, names, model, device = load_checkpoint(checkpoint, device=device)
     dataset = build_dataset(cfg, "test", entries=[ListEntry(str(v), 0) for v in videos],

@@ -19,6 +19,10 @@ def write_overlay(timeline: Timeline, names: list[str], out: str) -> int:
     written. Frames nearest a window without a prediction get no label."""
     centres = np.array([(w.start + w.end) / 2 for w in timeline.windows])
     midpoints = (centres[1:] + centres[:-1]) / 2  # frame time -> nearest centre, by bisection
+    labels = []  # each window's best class and score, drawn on its frames
+    for w in timeline.windows:
+        (name, prob), = top(w.probs, names, 1) if w.probs is not None else ((None, 0.0),)
+        labels.append(name and f"{name} {100 * prob:.0f}%")
     written = 0
     with open_video(timeline.path) as src, av.open(str(out), "w", format="mp4") as dst:
         stream = src.streams.video[0]
@@ -31,11 +35,9 @@ def write_overlay(timeline: Timeline, names: list[str], out: str) -> int:
                 video.height, video.width, video.pix_fmt = h - h % 2, w - w % 2, "yuv420p"
                 video.options = {"crf": "20", **X264_REPEATABLE}
             image = Image.fromarray(frame[: video.height, : video.width])
-            win = timeline.windows[int(np.searchsorted(midpoints, index / timeline.fps))]
-            if win.probs is not None:
-                (name, prob), = top(win.probs, names, 1)
+            text = labels[int(np.searchsorted(midpoints, index / timeline.fps))]
+            if text is not None:
                 draw = ImageDraw.Draw(image)
-                text = f"{name} {100 * prob:.0f}%"
                 box = draw.textbbox((4, 4), text)
                 draw.rectangle((0, 0, box[2] + 4, box[3] + 4), fill=(0, 0, 0))
                 draw.text((4, 4), text, fill=(255, 255, 255))

@@ -37,7 +37,6 @@ from ..errors import (
     TrainingDiverged,
 )
 from ..models.base import to_channels_last
-from ..models.fast import accelerate
 from ..validate import InvalidInput, load_json
 from . import distributed
 from .build import config_options, model_from_config, seed_everything, select_device
@@ -210,7 +209,6 @@ class Trainer:
         self.model = self.model.to(self.device)
         if t.channels_last:
             self.model = to_channels_last(self.model)
-        self.model = accelerate(self.model)
         lr, global_batch, reference = scaled_lr(t, self.dist.world_size)
         log.info("%d process(es) x batch %d x accumulate %d = global batch %d; lr %g (train.lr %g "
                  "for a global batch of %d, %s scaling)", self.dist.world_size, t.batch_size,

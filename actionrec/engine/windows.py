@@ -4,8 +4,9 @@ Window ``k`` covers frames ``[k * S, k * S + W)`` (``W``, ``S``: the window and 
 seconds at the video's frame rate) and is sampled as the config's test sampler samples a video of
 ``W`` frames (one clip, one centre crop), so each window is exactly the input the model was
 tested on. Frames are decoded once, in order, scaled to the test short side while decoding, and
-only those some open window still needs are kept, and freed heap memory is handed back every
-``TRIM_EVERY`` windows: memory stays flat in the video's length.
+only those some open window still needs are kept (and, before the first window is complete, at
+most ``SHORT_VIDEO_FRAMES`` in case the video is shorter than it); freed heap memory is handed
+back every ``TRIM_EVERY`` windows: memory stays flat in the video's length.
 
 A frame's index comes from its timestamp, so a corrupt stretch (packets the decoder rejects, or
 frames that never come) leaves a gap instead of shifting every later window; the windows that
@@ -59,7 +60,7 @@ class Timeline:
     stride: float
     windows: list[Window] = field(default_factory=list)
     gaps: list[tuple[float, float, str]] = field(default_factory=list)  # corrupt stretches
-    peak_held: int = 0  # most decoded frames held at once past the first window (flat memory)
+    peak_held: int = 0  # most frames held at once for windows' samples (flat memory)
 
     def video_probs(self) -> np.ndarray | None:
         """The whole video's scores: the mean over the predicted windows."""

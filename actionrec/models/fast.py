@@ -134,7 +134,7 @@ class FastCMM:
     """STM's CMM with its sum fusion: the restoring 1x1 conv and the sum as one ``conv1x1_add``."""
 
     def forward(self, x: torch.Tensor, add_to: torch.Tensor | None = None) -> torch.Tensor:
-        if add_to is None or self.pool is not None or self.restore.bias is not None:
+        if add_to is None:
             return super().forward(x, add_to)
         return conv1x1_add(self.differences(x), self.restore.weight, add_to)
 
@@ -188,7 +188,7 @@ class FastFramesMaxPool3d:
     the same maxima. With autograd the 3D pool stays (its backward is the faster one)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not eager_inference() or self.num_frames < 2:
+        if not eager_inference():
             return super().forward(x)
         kernel, stride, padding = (_triple(v)[1:] for v in (self.kernel_size, self.stride, self.padding))
         y = F.max_pool2d(x, kernel, stride, padding)
@@ -203,8 +203,7 @@ class FastMSTIBottleneck:
     (``keep_frames_in_layout``)."""
 
     def kept_frames(self, x: torch.Tensor) -> torch.Tensor:
-        if self.temporal_stride == 1 or not (torch.is_grad_enabled() and x.requires_grad) \
-                or capturing():
+        if not (torch.is_grad_enabled() and x.requires_grad) or capturing():
             return super().kept_frames(x)
         return keep_frames_in_layout(x, self.num_frames, self.temporal_stride)
 
@@ -241,14 +240,16 @@ class FastOverTime:
 
     def over_time(self, x: torch.Tensor, kernel: torch.Tensor,
                   bias: torch.Tensor | None = None) -> torch.Tensor:
-        return super().over_time(x, kernel.clone(memory_format=layout(x)), bias)
+        if layout(x) is torch.channels_last:
+            kernel = kernel.clone(memory_format=torch.channels_last)
+        return super().over_time(x, kernel, bias)
 
 
 def _separable(pool: FramesMaxPool3d) -> bool:
     kernel, stride, padding, dilation = (_triple(v) for v in (pool.kernel_size, pool.stride,
                                                                pool.padding, pool.dilation))
     return ((kernel[0], stride[0], padding[0]) == (3, 1, 1) and dilation == [1, 1, 1]
-            and not (pool.ceil_mode or pool.return_indices))
+            and not (pool.ceil_mode or pool.return_indices) and pool.num_frames >= 2)
 
 
 def _triple(v) -> list[int]:
@@ -265,7 +266,7 @@ def layout(x: torch.Tensor) -> torch.memory_format:
 FORMS = (
     (nn.Conv3d, FastConv3d, _plain_sized),
     (OverTime, FastOverTime, lambda m: True),
-    (CMM, FastCMM, lambda m: True),
+    (CMM, FastCMM, lambda m: m.pool is None and m.restore.bias is None),
     (Bottleneck, FastGSTBottleneck, _split_gst),
     (MSTITube, FastMSTITube, lambda m: True),
     (MSTIBottleneck, FastMSTIBottleneck, lambda m: m.temporal_stride > 1),
@@ -281,13 +282,9 @@ def _swap(module: nn.Module, mixin: type) -> None:
     module.__class__ = _mixed(mixin, cls)
 
 
-_MIXED: dict[tuple[type, type], type] = {}
-
-
+@functools.cache
 def _mixed(mixin: type, cls: type) -> type:
-    if (mixin, cls) not in _MIXED:
-        _MIXED[mixin, cls] = type(cls.__name__, (mixin, cls), {"__qualname__": cls.__qualname__})
-    return _MIXED[mixin, cls]
+    return type(cls.__name__, (mixin, cls), {"__qualname__": cls.__qualname__})
 
 
 def accelerate(model: nn.Module) -> nn.Module:

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from ..errors import ActionrecError, ConfigError
-from ..validate import InvalidInput, check_type, shown
+from ..validate import check_type, raised_as, shown
 from .gst import C3D, GST, P3D, GSTLarge
 from .heads import gru_classifier, lstm_classifier, temporal_conv_classifier, txb_classifier
 from .msti import MSTINet
@@ -170,7 +170,7 @@ def check_options(name: str, options: dict, section: str | None = None) -> dict:
     numbers finite). ``ConfigError`` otherwise, naming ``section.KEY`` (a config's
     ``model.options``) or the model and the option, and listing the options."""
     spec = get_spec(name)
-    checked = {}
+    types, checked = spec.types, {}
     for key, value in options.items():
         label = key if isinstance(key, str) and key.isprintable() else shown(key)
         where = f"{section}.{label}" if section else f"model {name!r} option {label}"
@@ -178,10 +178,8 @@ def check_options(name: str, options: dict, section: str | None = None) -> dict:
             raise ConfigError((f"{where}: " if section else "") + f"model {name!r} has no option "
                               f"{label}; its options: "
                               + ", ".join(f"{k}={v!r}" for k, v in spec.defaults.items()))
-        try:
-            checked[key] = check_type(value, spec.types[key], where)
-        except InvalidInput as e:
-            raise ConfigError(str(e)) from None
+        with raised_as(ConfigError):
+            checked[key] = check_type(value, types[key], where)
     return checked
 
 

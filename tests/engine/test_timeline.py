@@ -176,7 +176,6 @@ MEASURE = """
 import sys, threading
 from dataclasses import replace
 from actionrec.engine.inference import load_checkpoint
-from actionrec.engine import windows
 from actionrec.engine.windows import slide
 from actionrec.runtime import tune_allocator
 tune_allocator()  # as the command line runs

@@ -218,6 +218,7 @@ def test_conv3d_takes_onednn_on_cpu_and_export_keeps_conv3d():
     assert "aten.conv3d" in graph and "mkldnn" not in graph
 
 
+# clips on each side of each branch of PyTorch's use_mkldnn rule (2.13, 2.14): which kernel ran
 @pytest.mark.parametrize("shape,kernel,groups,threads", [
     ((1, 40, 8, 64), (3, 3, 3), 1, 2),  # 20480: im2col
     ((1, 40, 8, 65), (3, 3, 3), 1, 2),  # 20800: oneDNN
@@ -229,8 +230,8 @@ def test_conv3d_takes_onednn_on_cpu_and_export_keeps_conv3d():
     ((20, 8, 4, 15), (1, 1, 1), 1, 1),
 ])
 def test_torch_takes_im2col_is_pytorchs_rule(shape, kernel, groups, threads):
-    """``torch_takes_im2col`` says what the profiler shows ``F.conv3d`` doing under the running
-    PyTorch, on one thread and two."""
+    """``torch_takes_im2col`` (PyTorch's private kernel choice) says what the profiler shows
+    ``F.conv3d`` doing under the running PyTorch, on one thread and two."""
     n, c, t, h = shape
     x, w = torch.randn(n, c, t, h, h), torch.randn(4, c // groups, *kernel)
     with torch_threads(threads), torch.profiler.profile() as prof:
