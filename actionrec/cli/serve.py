@@ -15,7 +15,6 @@ import argparse
 import ipaddress
 import os
 import re
-import shutil
 import socket
 import sys
 
@@ -151,11 +150,7 @@ def run(args) -> int:
                  "no token: whoever reaches it may use the API")
               + (f"; answering to Host {', '.join(sorted(hosts))}" if hosts else ""),
               file=sys.stderr, flush=True)
-        app = create_app(service, token=token, hosts=hosts)
-        try:
-            run_server(app, sock)
-        finally:
-            shutil.rmtree(app.state.scratch, ignore_errors=True)
+        run_server(create_app(service, token=token, hosts=hosts), sock)
     finally:
         sock.close()
     return 0

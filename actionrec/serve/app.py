@@ -110,7 +110,8 @@ def create_app(service: Service, *, token: str | None = None,
 
 def run_server(app: FastAPI, sock) -> None:
     """``app`` on uvicorn, listening on ``sock``, until SIGTERM or Ctrl-C; then its shutdown
-    (the module's docstring) begins."""
+    (the module's docstring) begins. Its temporary folder is removed however the server ends
+    (the app's shutdown removes it too, when uvicorn gets that far)."""
     import uvicorn
 
     shutdown: Shutdown = app.state.shutdown
@@ -124,7 +125,10 @@ def run_server(app: FastAPI, sock) -> None:
     # that never yields
     config = uvicorn.Config(app, log_level="warning",
                             timeout_graceful_shutdown=math.ceil(shutdown.seconds) + 5)
-    Server(config).run(sockets=[sock])
+    try:
+        Server(config).run(sockets=[sock])
+    finally:
+        shutil.rmtree(app.state.scratch, ignore_errors=True)
 
 
 def bearer_check(token: str | None):

@@ -15,11 +15,14 @@ from .admission import Shutdown
 from .service import Limits
 
 FORM_ALLOWANCE = 2**16  # bytes of a multipart form besides its file: boundaries, headers, fields
+# bytes past the limit read and dropped before the 413: a client still sending reads the answer
+# (a socket closed on unread data resets the connection, and the answer with it)
+DRAIN_BYTES = 8 * 2**20
 
 
-def too_big(limits: Limits) -> HTTPException:
+def too_big(limits: Limits, *, close: bool = True) -> HTTPException:
     return HTTPException(413, f"upload over the server's {limits.max_upload_mb:g} MiB "
-                              f"(--max-upload-mb)", headers={"Connection": "close"})
+                              f"(--max-upload-mb)", headers={"Connection": "close"} if close else None)
 
 
 class RawBody:
@@ -105,12 +108,15 @@ class FormBody:
 
 async def receive(request: Request, sink: RawBody | FormBody, limits: Limits,
                   shutdown: Shutdown) -> None:
-    """The request body into ``sink``: 413 past the limit (declared or counted), 400 when cut
-    short, 408 when it falls behind (after ``upload_timeout_s`` s it must have come at
-    ``upload_min_kib_s`` KiB/s on average), 503 once ``shutdown`` is over."""
+    """The request body into ``sink``: 413 past the limit (declared or counted; up to
+    ``DRAIN_BYTES`` more are read and dropped first, unless the client waits for ``100
+    Continue``), 400 when cut short, 408 when it falls behind (after ``upload_timeout_s`` s it
+    must have come at ``upload_min_kib_s`` KiB/s on average), 503 once ``shutdown`` is over."""
     max_body = int(limits.max_upload_mb * 2**20) + sink.allowance
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_body:
+    over = declared.isdigit() and int(declared) > max_body
+    waits = request.headers.get("expect", "").lower() == "100-continue"
+    if over and (waits or int(declared) > max_body + DRAIN_BYTES):
         raise too_big(limits)
     rate, start, size = limits.upload_min_kib_s * 1024, time.monotonic(), 0
     while True:
@@ -131,9 +137,18 @@ async def receive(request: Request, sink: RawBody | FormBody, limits: Limits,
             raise HTTPException(400, "upload cut short: the client went away")
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > max_body:
+        if size > max_body + DRAIN_BYTES:
             raise too_big(limits)
-        sink.write(chunk)
+        over = over or size > max_body
+        if not over:
+            try:
+                sink.write(chunk)
+            except HTTPException as e:  # a form's file past the limit: drained as the rest
+                if e.status_code != 413:
+                    raise
+                over = True
         if not message.get("more_body", False):
             break
+    if over:
+        raise too_big(limits, close=False)
     sink.finish()

@@ -34,6 +34,22 @@ def call(url, path, body=None, headers=None, method=None, timeout=120):
         return e.code, json.loads(e.read()), e.headers
 
 
+def uploads_left(scratch) -> list:
+    """The upload folders a server left in its temporary folder."""
+    return list(scratch.rglob("actionrec_upload_*"))
+
+
+def wait_for(url: str, key: str, n: int, *, at_most: bool = False, tries: int = 100) -> None:
+    """Until the server's /healthz says ``n`` (or, ``at_most``, no more) for ``key``, polled
+    every 0.1 s ``tries`` times."""
+    for _ in range(tries):
+        value = call(url, "/healthz")[1][key]
+        if value == n or at_most and value < n:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"never {key} == {n}: {call(url, '/healthz')[1]}")
+
+
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
     root = tmp_path_factory.mktemp("serve_clips")

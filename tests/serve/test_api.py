@@ -6,7 +6,6 @@ guards the API. What an attacker sends: ``test_hostile.py``."""
 import base64
 import io
 import os
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -17,7 +16,7 @@ from actionrec.engine.inference import load_checkpoint, predict_videos
 from actionrec.engine.windows import slide
 from actionrec.models.registry import example_input, get_spec
 from actionrec.report.flops import count_macs, count_params
-from tests.serve.conftest import call, served
+from tests.serve.conftest import call, served, uploads_left, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -85,18 +84,6 @@ def test_bad_uploads_are_one_line_4xx_and_leave_no_file(server, clips, name, bod
     assert not uploads_left(scratch)
 
 
-def uploads_left(scratch) -> list:
-    return list(scratch.rglob("actionrec_upload_*"))
-
-
-def wait_for_in_progress(url: str, n: int) -> None:
-    for _ in range(300):
-        if call(url, "/healthz")[1]["in_progress"] == n:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"never {n} requests in progress: {call(url, '/healthz')[1]}")
-
-
 def test_a_full_queue_answers_503_slow_requests_504_and_slots_come_back(trained_tsn, tmp_path,
                                                                           clips):
     slow = ("/v1/predict?timeline=true&window=0.2&stride=0.04", (clips / "long.mp4").read_bytes())
@@ -104,13 +91,14 @@ def test_a_full_queue_answers_503_slow_requests_504_and_slots_come_back(trained_
     with served(trained_tsn, tmp_path, "--timeout", "2", "--queue", "1") as (url, scratch, _):
         with ThreadPoolExecutor(2) as pool:  # 1 worker + 1 waiting: both slots held
             held = [pool.submit(call, url, *slow) for _ in range(2)]
-            wait_for_in_progress(url, 2)
+            wait_for(url, "in_progress", 2, tries=300)
             code, answer, headers = call(url, "/v1/predict", video)
             assert code == 503 and "busy" in answer["detail"] and int(headers["Retry-After"]) >= 1
             for request in held:
                 code, answer, _ = request.result()
                 assert code == 504 and "2 s per request (--timeout)" in answer["detail"]
-        wait_for_in_progress(url, 0)  # the worker stops at its next window, and its slot is free
+        # the worker stops at its next window, and its slot is free
+        wait_for(url, "in_progress", 0, tries=300)
         assert not uploads_left(scratch)
         with ThreadPoolExecutor(2) as pool:  # both slots free again: two at once are served
             answers = list(pool.map(lambda _: call(url, "/v1/predict", video)[0], range(2)))
