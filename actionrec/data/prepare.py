@@ -453,21 +453,23 @@ def _deduplicate(splits: dict[str, list[Item]]) -> tuple[dict[str, list[Item]], 
     """Each split without its repeated items (the first kept), and every item met before: in the
     same split (duplicate, or conflict where the label differs) or in an earlier split
     (overlap, kept)."""
-    seen: dict[str, tuple[str, Item]] = {}
+    first: dict[str, tuple[str, Item]] = {}  # name -> the split and item it was first met in
     kept: dict[str, list[Item]] = {}
     problems = []
     for split, items in splits.items():
+        here: dict[str, Item] = {}
         kept[split] = []
         for item in items:
-            before = seen.get(item.name)
-            if before is None or before[0] != split:
-                if before is not None:
-                    problems.append(Problem("overlap", split, item, before[1], before[0]))
-                seen[item.name] = split, item
-                kept[split].append(item)
-            else:
-                kind = "duplicate" if before[1].label == item.label else "conflict"
-                problems.append(Problem(kind, split, item, before[1], split))
+            if item.name in here:
+                other = here[item.name]
+                kind = "duplicate" if other.label == item.label else "conflict"
+                problems.append(Problem(kind, split, item, other, split))
+                continue
+            here[item.name] = item
+            kept[split].append(item)
+            first_split, earlier = first.setdefault(item.name, (split, item))
+            if first_split != split:
+                problems.append(Problem("overlap", split, item, earlier, first_split))
     return kept, problems
 
 

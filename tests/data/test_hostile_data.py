@@ -487,3 +487,17 @@ def resize_list(text, video):
         new = {p for p in Path(tmp).rglob("*")} - before
         assert all(p.is_relative_to(base / "out") for p in new), new
     assert os.listdir(video.parent) == [video.name]
+
+
+def test_an_item_in_three_splits_is_reported_against_the_first():
+    """Overlap names the split an item was first met in, and duplicates are counted per split."""
+    from actionrec.data.prepare import Item, _deduplicate
+
+    splits = {s: [Item("a", 0, f"{s}.txt:1"), Item("a", 1, f"{s}.txt:2")] for s in ("train", "val", "test")}
+    kept, problems = _deduplicate(splits)
+    assert {s: [i.where for i in items] for s, items in kept.items()} == {
+        "train": ["train.txt:1"], "val": ["val.txt:1"], "test": ["test.txt:1"]}
+    assert [(p.kind, p.split, p.first_split, p.first.where) for p in problems] == [
+        ("conflict", "train", "train", "train.txt:1"),
+        ("overlap", "val", "train", "train.txt:1"), ("conflict", "val", "val", "val.txt:1"),
+        ("overlap", "test", "train", "train.txt:1"), ("conflict", "test", "test", "test.txt:1")]
