@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from .errors import ConfigError
-from .validate import SEED, NotYaml, Range, check_type, load_yaml, raised_as, read_text, shown
+from .validate import SEED, InvalidInput, NotYaml, Range, check_type, load_yaml, raised_as, read_text, shown
 
 MAX_BASES = 16  # files in a _base_ chain
 MAX_VALUES = 100_000  # values in a config file or --set value, aliases expanded
@@ -187,16 +187,19 @@ ITEMS = {
 ANY_INT, ANY_NUMBER = Range(-INT_MAX, INT_MAX, integer=True), Range()
 
 
-def _template(v: str) -> bool:
-    """A frame file name template: formats a frame number, differently for each number, into a
-    file name (no field wider than a name can be)."""
+def check_frame_template(text: str, where: str) -> str:
+    """``text`` if it is a frame file name template (a ``str.format`` template giving each frame
+    number another name, no field wider than a name can be), else ``InvalidInput`` naming
+    ``where``."""
     try:
-        specs = [spec for _, _, spec, _ in string.Formatter().parse(v) if spec]
-        if any(int(n) > 255 for spec in specs for n in re.findall(r"\d+", spec)):
-            return False
-        return v.format(1) != v.format(2)
+        specs = [spec for _, _, spec, _ in string.Formatter().parse(text) if spec]
+        if not any(int(n) > 255 for spec in specs for n in re.findall(r"\d+", spec)) \
+                and text.format(1) != text.format(2):
+            return text
     except (IndexError, KeyError, ValueError, AttributeError, TypeError):
-        return False
+        pass
+    raise InvalidInput(f"{where}: {shown(text)} is not allowed; expected a str.format template of "
+                       "the frame number, e.g. img_{:05d}.jpg")
 
 
 def _number_kind(hint) -> type | None:
@@ -230,10 +233,8 @@ def _check_values(cfg: Config, source: str) -> None:
                     raise ConfigError(f"{where}: {shown(value)} is not allowed; expected a "
                                       f"{'' if empty else 'non-empty '}list, each item "
                                       f"{item.describe()}")
-    if not _template(cfg.data.frame_template):
-        raise ConfigError(f"{source}: data.frame_template: {shown(cfg.data.frame_template)} is "
-                          "not allowed; expected a str.format template of the frame number, "
-                          "e.g. img_{:05d}.jpg")
+    with raised_as(ConfigError):
+        check_frame_template(cfg.data.frame_template, f"{source}: data.frame_template")
 
 
 def _key(key) -> str:

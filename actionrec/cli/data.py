@@ -24,12 +24,12 @@ def frame_template(text: str) -> str:
     ``data.frame_template``."""
     import argparse
 
-    from ..config import _template
+    from ..config import check_frame_template
 
-    if not _template(text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not allowed; expected a str.format "
-                                         "template of the frame number, e.g. img_{:05d}.jpg")
-    return text
+    try:
+        return check_frame_template(text, "value")
+    except InvalidInput as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("value: ")) from None
 
 
 def register(sub) -> None:
