@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..config import Config
 from ..errors import ActionrecError
-from ..validate import InvalidInput, load_json, read_text
+from ..validate import InvalidInput, check_type, load_json, read_text
 from .datasets import ClipDataset, ListEntry, make_loader, parse_list, read_label_map
 from .features import FeatureDataset
 from .sampling import DenseSampler, SegmentSampler, SnippetSampler
@@ -35,10 +35,11 @@ def reversal_pairs(cfg: Config) -> list[tuple[int, int]] | None:
     if not meta.is_file():
         return None
     values = load_json(read_text(meta), str(meta))
-    pairs = values.get("reversal_pairs") if isinstance(values, dict) else None
-    if not (isinstance(pairs, list) and all(isinstance(p, list) and len(p) == 2
-                                            and all(isinstance(c, int) for c in p) for p in pairs)):
-        raise InvalidInput(f"{meta}: reversal_pairs: expected a list of [class, class] pairs")
+    where = f"{meta}: reversal_pairs"
+    pairs = check_type(values.get("reversal_pairs") if isinstance(values, dict) else None,
+                       list[list[int]], where)
+    if any(len(p) != 2 for p in pairs):
+        raise InvalidInput(f"{where}: expected a list of [class, class] pairs")
     return [tuple(p) for p in pairs]
 
 
