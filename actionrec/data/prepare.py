@@ -39,6 +39,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +47,7 @@ from pathlib import Path
 from ..config import data_file_text
 from ..errors import ActionrecError
 from ..files import atomic_write, make_folder
-from ..validate import Range, inside, load_json, read_text
+from ..validate import Range, inside, load_json, raised_as, read_text
 from .video import count_frames
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".flv", ".3gp")
@@ -184,8 +185,7 @@ def read_sthv2(folder: Path, split: int) -> Annotations:
     labels_file = _find(folder, "something-something-v2-labels.json")
     mapping = _json(labels_file)
     if not isinstance(mapping, dict) or not all(
-            _is(v, _ID) and str(v).isascii() and str(v).isdigit() and len(str(v)) < 10
-            for v in mapping.values()):
+            _is(v, _ID) and re.fullmatch("[0-9]{1,9}", str(v)) for v in mapping.values()):
         raise PrepareError(f"{labels_file}: expected an object of class name -> index string")
     classes = [name for name, _ in sorted(mapping.items(), key=lambda kv: int(kv[1]))]
     if sorted(int(v) for v in mapping.values()) != list(range(len(classes))):
@@ -418,10 +418,8 @@ def _locator(spec: DatasetSpec, media: Path) -> Callable[[Item], tuple[str | Non
     base = next((media / d for d in spec.media_dirs if (media / d).is_dir()), media)
 
     def locate(item: Item):
-        try:
+        with raised_as(PrepareError):
             path = inside(base, item.name, item.where, resolve=False)
-        except ActionrecError as e:
-            raise PrepareError(str(e)) from None
         rel = _entry(os.path.relpath(path, media), item.where)
         if spec.kind == "video":
             return (rel, None, "") if path.is_file() else (None, None, f"{rel} not found")
