@@ -5,13 +5,15 @@ PYTHON ?= python3
 TORCH ?= torch==2.13.0
 VENV := .venv
 BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+PYTEST_ARGS ?=
 STAMP := $(VENV)/.installed
 
 .PHONY: install demo test lint clean system test-torch-next
 
-# The newest PyTorch that installs here (its wheel lies on this disk; a CUDA build, whose NVIDIA
-# libraries come from PyPI: several GB): `make test-torch-next` runs the model, parity and export
-# tests under it in a venv of its own, beside the default TORCH of `make test`
+# The newest PyTorch the project supports (a CUDA build: its NVIDIA libraries come from PyPI,
+# several GB): `make test-torch-next` runs the model, parity and export tests under it in a venv
+# of its own, beside the default TORCH of `make test`
 TORCH_NEXT ?= torch==2.14.1
 VENV_NEXT := .venv-next
 NEXT_TESTS := tests/models tests/parity tests/test_export.py
@@ -25,8 +27,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install --quiet "$(TORCH)"
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/python -c "import torch" 2>/dev/null || $(PIP) install --quiet "$(TORCH)"
+	$(PIP) install --quiet -e '.[dev]'
 	touch $@
 
 # TORCH given on the command line or in the environment (make test TORCH=torch==2.14.1) is
@@ -34,7 +36,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 ifneq ($(filter command line environment,$(origin TORCH)),)
 .PHONY: torch
 torch: $(STAMP)
-	$(BIN)/pip install --quiet "$(TORCH)"
+	$(PIP) install --quiet "$(TORCH)"
 	$(BIN)/python -c "import torch; print('torch', torch.__version__)"
 install demo test lint: torch
 endif
@@ -50,17 +52,10 @@ system:
 	    $(SUDO) apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); }
 
 test: $(STAMP) system
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-$(VENV_NEXT)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV_NEXT)
-	$(VENV_NEXT)/bin/python -m pip install --quiet "$(TORCH_NEXT)"
-	$(VENV_NEXT)/bin/python -m pip install --quiet -e '.[dev]'
-	touch $@
-
-test-torch-next: $(VENV_NEXT)/.installed
-	$(VENV_NEXT)/bin/python -c "import torch; print('torch', torch.__version__)"
-	$(VENV_NEXT)/bin/python -m pytest $(NEXT_TESTS)
+test-torch-next:
+	$(MAKE) test VENV=$(VENV_NEXT) TORCH=$(TORCH_NEXT) PYTEST_ARGS="$(NEXT_TESTS)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
