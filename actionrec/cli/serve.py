@@ -12,7 +12,6 @@ and the loopback names). ``--allow-host`` adds a name in both cases.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import re
 import socket
@@ -96,13 +95,6 @@ def bearer_token(flag: str | None) -> str | None:
     return token
 
 
-def loopback(host: str) -> bool:
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def listen(host: str, port: int) -> socket.socket:
     """A socket bound to ``host:port`` (IPv6 where ``host`` is an IPv6 address, as uvicorn
     binds), or a CliError saying why not."""
@@ -124,14 +116,13 @@ def run(args) -> int:
     from ..config import load_config
     from ..errors import CliError
     from ..serve.app import create_app, run_server
-    from ..serve.hosts import LOOPBACK_NAMES
+    from ..serve.hosts import answered_names, loopback
     from ..serve.service import Limits, Service
 
     if args.set and not args.config:
         raise CliError("--set overrides keys of --config; give --config")
     token = bearer_token(args.token)
-    hosts = (LOOPBACK_NAMES | set(args.allow_host)
-             if loopback(args.host) or args.allow_host else None)
+    hosts = answered_names(args.host, args.allow_host)
     sock = listen(args.host, args.port)
     try:
         cfg = load_config(args.config, args.set) if args.config else None

@@ -3,10 +3,27 @@ this machine's address cannot talk to a server bound to loopback (Jupyter's rule
 
 from __future__ import annotations
 
+import ipaddress
+
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
+
+
+def loopback(host: str) -> bool:
+    """Whether binding ``host`` serves this machine alone."""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def answered_names(host: str, allowed: list[str]) -> frozenset[str] | None:
+    """The Host names a server bound to ``host`` answers to: on loopback, the loopback names and
+    ``allowed``; elsewhere ``allowed`` and the loopback names where some are given, else any
+    (None)."""
+    return LOOPBACK_NAMES | set(allowed) if loopback(host) or allowed else None
 
 
 class HostCheck:
