@@ -12,6 +12,7 @@ from .datasets import ClipDataset, ListEntry, make_loader, parse_list, read_labe
 from .features import FeatureDataset
 from .sampling import DenseSampler, SegmentSampler, SnippetSampler
 from .transforms import eval_transforms, mirror_label_swap, train_transforms
+from .video import MAX_PIXELS
 
 
 def resolve(cfg: Config, path: str, what: str) -> str:
@@ -73,12 +74,12 @@ def test_short_side(cfg: Config) -> int:
 
 
 def build_dataset(cfg: Config, split: str, *, entries: list[ListEntry] | None = None,
-                  clips: int = 1, crops: int = 1) -> ClipDataset:
+                  clips: int = 1, crops: int = 1, max_pixels: int = MAX_PIXELS) -> ClipDataset:
     """``split``: train (random sampling and augmentation, bad videos replaced), val or test
     (``clips`` x ``crops`` views, bad videos skipped and reported). ``entries`` given directly
     (arbitrary files to predict or analyse, paths as they are) are decoded straight to the
     transform's short side unless ``data.decode_short_side`` says otherwise: HD videos then never
-    go through full-size RGB conversion."""
+    go through full-size RGB conversion. A video of frames over ``max_pixels`` is a bad video."""
     train = split == "train"
     decode_short_side = cfg.data.decode_short_side
     if entries is None:
@@ -101,7 +102,7 @@ def build_dataset(cfg: Config, split: str, *, entries: list[ListEntry] | None = 
                        kind=cfg.data.kind, seed=cfg.train.seed,
                        on_error="replace" if train else "skip",
                        frame_template=cfg.data.frame_template,
-                       decode_short_side=decode_short_side)
+                       decode_short_side=decode_short_side, max_pixels=max_pixels)
 
 
 def build_loader(cfg: Config, dataset: ClipDataset, *, batch_size: int, shuffle: bool,

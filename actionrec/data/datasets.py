@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from ..errors import ListFormatError, NoReadableVideo, VideoError
 from .sampling import FrameSampler
 from .transforms import from_frames
-from .video import FrameFolderReader, VideoReader
+from .video import MAX_PIXELS, FrameFolderReader, VideoReader
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,8 @@ class ClipDataset(Dataset):
                  sampler: FrameSampler, transform: Callable, *, train: bool,
                  kind: str = "video", seed: int = 0, on_error: str = "replace",
                  frame_template: str = "img_{:05d}.jpg", decode_short_side: int | None = None,
-                 max_retries: int = 10, decoder_threads: int = 1):
+                 max_retries: int = 10, decoder_threads: int = 1,
+                 max_pixels: int = MAX_PIXELS):
         if root is not None and not os.path.isdir(root):
             raise FileNotFoundError(f"{root}: data root not found")
         if on_error not in ("replace", "skip", "raise"):
@@ -139,6 +140,7 @@ class ClipDataset(Dataset):
         self.train, self.kind, self.seed, self.on_error = train, kind, seed, on_error
         self.frame_template, self.decode_short_side = frame_template, decode_short_side
         self.max_retries, self.decoder_threads = max_retries, decoder_threads
+        self.max_pixels = max_pixels
         self._num_frames: dict[int, int] = {}  # per process: container-less videos are costly
 
     def __len__(self) -> int:
@@ -153,7 +155,7 @@ class ClipDataset(Dataset):
         path = self.path_of(index)
         if self.kind == "rawframes":
             return FrameFolderReader(path, template=self.frame_template, num_frames=entry.num_frames)
-        return VideoReader(path, threads=self.decoder_threads)
+        return VideoReader(path, threads=self.decoder_threads, max_pixels=self.max_pixels)
 
     def load(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor, int]:
         """Decode, sample and transform one entry; raises VideoError if it cannot be read."""

@@ -27,6 +27,7 @@ import multiprocessing
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -246,19 +247,32 @@ def run_jobs(jobs: list[Job], mode: str, short_side: int, *, workers: int = 1,
                 results[i] = run_job(job, mode, short_side)
                 bar.update()
         else:
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-                futures = {pool.submit(run_job, job, mode, short_side): i
-                           for i, job in enumerate(jobs)}
-                try:
-                    for future in as_completed(futures):
-                        results[futures[future]] = future.result()
-                        bar.update()
-                except BaseException:
-                    pool.shutdown(cancel_futures=True)
-                    raise
+            results.update(_in_pool(jobs, mode, short_side, workers, bar))
     finally:
         bar.close()
     return [results[i] for i in range(len(jobs))]
+
+
+def _in_pool(jobs: list[Job], mode: str, short_side: int, workers: int, bar) -> dict[int, Done]:
+    """``run_jobs`` in ``workers`` spawned processes; a worker that dies is a MediaError."""
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    results = {}
+    try:
+        futures = {pool.submit(run_job, job, mode, short_side): i for i, job in enumerate(jobs)}
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+            bar.update()
+    except BrokenProcessPool:
+        # Python 3.11 waits for the surviving workers of a broken pool, which wait for work that
+        # never comes: they are ended here
+        for process in list((pool._processes or {}).values()):
+            process.kill()
+        raise MediaError("a worker process died (killed by a signal, or by the system when out "
+                         "of memory); run again to go on (finished outputs are kept), with "
+                         "fewer workers if memory is short") from None
+    finally:
+        pool.shutdown(cancel_futures=True)
+    return results
 
 
 # -- from the command's inputs to jobs, and back to lists ---------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -82,17 +83,21 @@ class TooManyPixels(VideoError):
     """A video whose frames are larger than a reader's ``max_pixels``."""
 
 
-def open_video(path: str, *, threads: int = 0, max_pixels: int | None = None):
+# pixels per frame any reader takes unless told otherwise: twice 8K UHD (7680x4320)
+MAX_PIXELS = 8192 * 8192
+
+
+def open_video(path: str, *, threads: int = 0, max_pixels: int = MAX_PIXELS):
     """The open PyAV container of a video file (its first video stream set to ``threads``
     decoder threads, 0: FFmpeg's choice), or a VideoError saying why it cannot be read.
     ``max_pixels``: a stream whose frames are larger is a ``TooManyPixels``, and FFmpeg's decoders,
     those probing the file while it opens included, allocate no frame of much more (twice, and
-    room for the decoders' padding to their block size)."""
+    room for the decoders' padding to their block size), frames that grow part-way included."""
     if not os.path.exists(path):
         raise VideoError(f"{path}: file not found")
     if os.path.getsize(path) == 0:
         raise VideoError(f"{path}: empty file (0 bytes)")
-    limit = {} if max_pixels is None else {"max_pixels": str(2 * max_pixels + 2**16)}
+    limit = {"max_pixels": str(2 * max_pixels + 2**16)}
     try:
         container = av.open(path, options=limit)
     except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
@@ -103,16 +108,18 @@ def open_video(path: str, *, threads: int = 0, max_pixels: int | None = None):
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
     stream.codec_context.thread_count = threads
-    if max_pixels is not None:
-        ctx = stream.codec_context
-        ctx.options = limit
-        if ctx.width * ctx.height > max_pixels or not ctx.width * ctx.height:
-            container.close()  # 0x0: opening could not decode a frame within the limit
-            size = (f"{ctx.width}x{ctx.height} pixels" if ctx.width * ctx.height else
-                    "unknown size (the first does not decode within the limit)")
-            raise TooManyPixels(f"{path}: frames of {size}; expected at most {max_pixels} "
-                                f"pixels per frame")
+    ctx = stream.codec_context
+    ctx.options = limit
+    if ctx.width * ctx.height > max_pixels or not ctx.width * ctx.height:
+        container.close()  # 0x0: opening could not decode a frame within the limit
+        size = (f"{ctx.width}x{ctx.height} pixels" if ctx.width * ctx.height else
+                "unknown size (the first does not decode within the limit)")
+        raise TooManyPixels(f"{path}: frames of {size}; expected at most {max_pixels} "
+                            f"pixels per frame")
     return container
+
+
+COUNT_CHECK_EVERY = 32  # frames counted between calls of count_decoded's check
 
 
 class _SeekFailed(Exception):
@@ -135,7 +142,7 @@ class VideoReader:
     """
 
     def __init__(self, path: str | os.PathLike, *, seek_min_gap: int = 8, threads: int = 0,
-                 max_pixels: int | None = None):
+                 max_pixels: int = MAX_PIXELS):
         self.path = str(path)
         self.seek_min_gap = seek_min_gap
         self.threads, self.max_pixels = threads, max_pixels
@@ -187,17 +194,31 @@ class VideoReader:
             self._num_frames = self.count_decoded()
         return self._num_frames
 
-    def count_decoded(self) -> int:
-        """Decode the whole stream and count its frames (also validates the file)."""
+    @property
+    def stated_seconds(self) -> float | None:
+        """The length the container states (stream or file duration), None where it states none:
+        known before a frame is decoded, unlike a count."""
+        stream = self._container.streams.video[0]
+        if stream.duration and stream.time_base:
+            return float(stream.duration * stream.time_base)
+        return self._container.duration / av.time_base if self._container.duration else None
+
+    def count_decoded(self, each: Callable[[], None] | None = None) -> int:
+        """Decode the whole stream and count its frames (also validates the file); ``each`` is
+        called every ``COUNT_CHECK_EVERY`` frames (a deadline check may raise there). The count
+        becomes ``num_frames``."""
         self._restart()
         n = 0
         try:
             for _ in self._container.decode(video=0):
                 n += 1
+                if each is not None and n % COUNT_CHECK_EVERY == 0:
+                    each()
         except av.FFmpegError as e:
             raise VideoError(f"{self.path}: decoding failed after {n} frames: {e}") from None
         if n == 0:
             raise VideoError(f"{self.path}: no decodable frames")
+        self._num_frames = n
         return n
 
     @property

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from ..config import Config
 from ..data.build import build_sampler, build_transform, test_short_side
 from ..data.transforms import from_frames
-from ..data.video import open_video, rgb, short_side_size, timestamps_identify_frames
+from ..data.video import MAX_PIXELS, open_video, rgb, short_side_size, timestamps_identify_frames
 from ..errors import VideoError
 from ..runtime import release_free_memory
 from ..validate import Range
@@ -200,10 +200,12 @@ class Slider:
 def slide(model, cfg: Config, path: str, *, window: float | None = None,
           stride: float | None = None, device: torch.device | None = None,
           batch: int = 4, progress: bool = True,
-          each_window: Callable[[], None] | None = None) -> Timeline:
+          each_window: Callable[[], None] | None = None,
+          max_pixels: int = MAX_PIXELS) -> Timeline:
     """The timeline of ``path``: softmax scores of ``model`` on every window; ``each_window``
-    is called after each (a deadline check may raise there)."""
-    container = open_video(path)
+    is called after each (a deadline check may raise there). Frames over ``max_pixels`` are a
+    VideoError (``open_video``)."""
+    container = open_video(path, max_pixels=max_pixels)
     try:
         slider = Slider(model, cfg, container, str(path), window=window, stride=stride,
                         device=device, batch=batch)

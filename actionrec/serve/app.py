@@ -26,7 +26,8 @@ Guarantees:
   in (a request past its timeout holds its slot until its worker stops, at the next window);
   the others get 503 with Retry-After, before their body is read when the queue is already full.
 - Frames larger than ``max_pixels`` are refused from the stream's header (413), before one is
-  decoded; a stream whose frames grow part-way is not checked again.
+  decoded; frames that grow part-way are bounded by the decoder itself, at twice that (``data.video
+  .open_video``) and make the upload unreadable (422).
 - Host check: given ``hosts``, a request whose Host header (port aside) is not one of them is
   refused with 403, whatever its token: a page of another site that a DNS rebinding points at
   this machine cannot talk to it.

@@ -5,8 +5,8 @@ activation maps of its first view (``analysis/cam.py``).
 
 Every refusal is a ``Refused`` carrying the HTTP status and a one-line reason; a request past
 its deadline, or running when ``stop()`` is called, stops between windows (timeline) or before the
-model runs (``DeadlinePassed``). A frame's size is checked from the stream's header before any
-frame is decoded.
+model runs (``DeadlinePassed``), and while counting the frames of a container that has no count.
+A frame's size and the stated length are checked from the headers before any frame is decoded.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ..analysis.cam import blend, grad_cam, to_images
 from ..config import Config
 from ..data.build import build_dataset
 from ..data.datasets import ListEntry
-from ..data.video import TooManyPixels, probe
+from ..data.video import TooManyPixels, VideoReader
 from ..engine.evaluate import check_finite, score_views
 from ..engine.inference import load_checkpoint, load_for_config
 from ..engine.timeline_report import timeline_report
@@ -104,20 +104,30 @@ class Service:
                 "macs_per_view": count_macs(self.model, example),
                 "macs_note": "multiply-accumulates per view (the papers' 'FLOPs')"}
 
-    def check(self, path: str) -> dict:
-        """The upload's length and size, or ``Refused`` (422 unreadable, 413 too long)."""
+    def check(self, path: str, deadline: float = float("inf")) -> dict:
+        """The upload's length and size, or ``Refused`` (422 unreadable, 413 too large or too
+        long). The length the container states is checked before a frame is decoded; a container
+        without a frame count has its frames counted, stopping at ``deadline``."""
         try:
-            info = probe(path, max_pixels=self.limits.max_pixels)
+            with VideoReader(path, max_pixels=self.limits.max_pixels) as reader:
+                stated = reader.stated_seconds
+                self._check_length(stated)
+                if reader.reported_frames is None:
+                    reader.count_decoded(each=lambda: self._check(deadline))
+                info = reader.info
         except TooManyPixels as e:
             raise Refused(413, f"{str(e).replace(str(path), 'upload')} (--max-pixels)") from None
         except (VideoError, OSError, ValueError) as e:
             raise Refused(422, _unreadable(e, path)) from None
-        duration = info.num_frames / info.fps if info.fps else 0.0
-        if duration > self.limits.max_duration_s:
-            raise Refused(413, f"the video is {duration:.1f} s long; this server takes at most "
-                               f"{self.limits.max_duration_s:g} s (--max-duration)")
+        duration = length_s(info.num_frames, info.fps, stated)
+        self._check_length(duration)
         return {"frames": info.num_frames, "fps": info.fps, "duration_s": round(duration, 3),
                 "width": info.width, "height": info.height, "codec": info.codec}
+
+    def _check_length(self, seconds: float | None) -> None:
+        if seconds is not None and seconds > self.limits.max_duration_s:
+            raise Refused(413, f"the video is {seconds:.1f} s long; this server takes at most "
+                               f"{self.limits.max_duration_s:g} s (--max-duration)")
 
     def predict(self, path: str, *, topk: int = 5, cam: bool = False, timeline: bool = False,
                 window: float | None = None, stride: float | None = None, smoothing: int = 1,
@@ -125,10 +135,10 @@ class Service:
         """The response body: ``video``, ``top`` (the test protocol's views, as ``actionrec
         predict``), ``cam`` (maps of the first view for the top class, as PNG data URLs) and
         ``timeline`` (``predict --window``'s windows) when asked."""
-        result = {"video": self.check(path)}
+        result = {"video": self.check(path, deadline)}
         cfg = self.cfg
         sample = build_dataset(cfg, "test", entries=[ListEntry(path, 0)], clips=cfg.test.clips,
-                               crops=cfg.test.crops)[0]
+                               crops=cfg.test.crops, max_pixels=self.limits.max_pixels)[0]
         if sample["clip"] is None:
             raise Refused(422, _unreadable(sample["bad"][0][1], path))
         self._check(deadline)
@@ -151,7 +161,8 @@ class Service:
         try:
             timeline = slide(self.model, self.cfg, path, window=window, stride=stride,
                              device=self.device, batch=self.cfg.test.batch_size, progress=False,
-                             each_window=lambda: self._check(deadline))
+                             each_window=lambda: self._check(deadline),
+                             max_pixels=self.limits.max_pixels)
         except VideoError as e:
             raise Refused(422, _unreadable(e, path)) from None
         smooth(timeline.windows, smoothing)
@@ -161,6 +172,17 @@ class Service:
     def _check(self, deadline: float) -> None:
         if self.stopping.is_set() or time.monotonic() > deadline:
             raise DeadlinePassed
+
+
+def length_s(frames: int, fps: float, stated: float | None) -> float:
+    """Seconds of video: its frames at its rate, else the length its container states; a video
+    with neither has no length that a limit could check (``Refused``, 422)."""
+    if fps > 0:
+        return frames / fps
+    if stated is not None:
+        return stated
+    raise Refused(422, "the video states neither a frame rate nor a length: its duration "
+                       "cannot be checked")
 
 
 def _unreadable(error, path: str) -> str:

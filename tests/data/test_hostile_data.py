@@ -5,15 +5,20 @@ refused in one line naming where the value came from, or reported, never a trace
 silent wrong answer."""
 
 import json
+import multiprocessing
 import os
 import shutil
+import signal
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import av
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 from actionrec.data import prepare as preparing
 from actionrec.data.datasets import parse_list, read_label_map
@@ -501,3 +506,38 @@ def test_an_item_in_three_splits_is_reported_against_the_first():
         ("conflict", "train", "train", "train.txt:1"),
         ("overlap", "val", "train", "train.txt:1"), ("conflict", "val", "val", "val.txt:1"),
         ("overlap", "test", "train", "train.txt:1"), ("conflict", "test", "test", "test.txt:1")]
+
+
+def test_a_source_of_frames_over_the_pixel_bound_is_corrupt_not_decoded(tmp_path, root, capsys):
+    """A 9000x9000 image (81 M pixels, over ``MAX_PIXELS``) is refused from its header."""
+    Image.new("RGB", (9000, 9000), (10, 200, 10)).save(root / "a/huge.png")
+    (tmp_path / "l.txt").write_text("a/clip.mp4 0\na/huge.png 1\n")
+    code, out, _ = run(capsys, "data", "resize", tmp_path / "l.txt", "--root", root, "--out",
+                       tmp_path / "o", "--short-side", "16", "--workers", "1")
+    assert code == 0 and "1 converted, 0 already done, 1 corrupt" in out, out
+    corrupt = (tmp_path / "o/corrupt.txt").read_text()
+    assert "huge.png: frames of 9000x9000 pixels; expected at most 67108864" in corrupt
+
+
+def test_a_worker_killed_mid_run_is_one_line(tmp_path, root, capsys):
+    """A worker SIGKILLed (as the kernel's OOM killer does) is a one-line error, not
+    BrokenProcessPool's traceback."""
+    (tmp_path / "l.txt").write_text("".join(f"a/clip.mp4 0\n" if i == 0 else
+                                            f"a/c{i}.mp4 0\n" for i in range(6)))
+    for i in range(1, 6):
+        shutil.copy(root / "a/clip.mp4", root / f"a/c{i}.mp4")
+
+    def kill_first_worker():
+        for _ in range(600):
+            workers = multiprocessing.active_children()
+            if workers:
+                os.kill(workers[0].pid, signal.SIGKILL)
+                return
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_first_worker)
+    killer.start()
+    code, _, err = run(capsys, "data", "resize", tmp_path / "l.txt", "--root", root, "--out",
+                       tmp_path / "o", "--short-side", "16", "--workers", "2")
+    killer.join()
+    assert code == 2 and "a worker process died (killed by a signal" in one_line(err)

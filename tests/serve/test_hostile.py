@@ -4,6 +4,7 @@ slow uploads bounded apart from the computations, SIGTERM ending the server with
 no upload left on disk, multipart forms, the Host check, frames too large refused before they
 are decoded, and the OpenAPI schema held to by the server (schemathesis)."""
 
+import io
 import os
 import shutil
 import signal
@@ -12,7 +13,10 @@ import subprocess
 import sys
 import threading
 import time
+from fractions import Fraction
 
+import av
+import numpy as np
 import pytest
 import requests
 import schemathesis
@@ -20,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from PIL import Image
 
 from tests.conftest import run
+from tests.helpers import FPS
 from tests.serve.conftest import call, served, uploads_left, wait_for
 
 LIMITS = ("--workers", "1", "--queue", "2", "--uploads", "4", "--upload-timeout", "2",
@@ -183,6 +188,41 @@ def test_frames_over_max_pixels_are_refused_before_decoding(server, tmp_path):
         "upload: frames of 300x300 pixels; expected at most 65536 pixels per frame "
         "(--max-pixels)")
     assert call(url, "/v1/predict", png(tmp_path / "b.png", 200).read_bytes())[0] == 200
+    assert not uploads_left(scratch)
+
+
+def growing_mp4(path, small: int, large: int):
+    """An MP4 whose header states ``small`` x ``small`` frames but whose second half, an H.264
+    stream with a new sequence header, is ``large`` x ``large``."""
+    halves = io.BytesIO()
+    for side in (small, large):
+        with av.open(halves, "w", format="h264") as raw:
+            out = raw.add_stream("libx264", rate=FPS)
+            out.width = out.height = side
+            for i in range(10):
+                frame = np.full((side, side, 3), 20 * i, np.uint8)
+                raw.mux(out.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+            raw.mux(out.encode())
+    halves.seek(0)
+    with av.open(halves, format="h264") as src, av.open(str(path), "w", format="mp4") as dst:
+        out = dst.add_stream_from_template(src.streams.video[0])
+        for n, packet in enumerate(p for p in src.demux(video=0) if p.size):
+            packet.stream, packet.time_base = out, Fraction(1, FPS)
+            packet.pts = packet.dts = n
+            packet.duration = 1
+            dst.mux(packet)
+    return path
+
+
+def test_frames_that_grow_past_max_pixels_part_way_are_unreadable(server, tmp_path):
+    """The header says 160x160 (within --max-pixels 65536): the frames of 512x512 that follow
+    are refused by the decoder while the upload is read for the model."""
+    url, scratch, _ = server
+    code, answer, _ = call(url, "/v1/predict", growing_mp4(tmp_path / "g.mp4", 160, 512)
+                           .read_bytes())
+    assert code == 422 and answer["detail"].startswith("not a readable video: upload: "), answer
+    assert call(url, "/v1/predict", growing_mp4(tmp_path / "h.mp4", 160, 200).read_bytes())[0] \
+        == 200
     assert not uploads_left(scratch)
 
 
