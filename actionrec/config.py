@@ -1,6 +1,8 @@
 """Experiment configs: YAML files validated into dataclasses.
 
-A config has four sections (``model``, ``data``, ``train``, ``test``) and ``work_dir``. A file may
+A config has four sections (``model``, ``data``, ``train``, ``test``), the ``runtime`` they run
+with and ``work_dir``. The runtime keys that ``train`` held before (``MOVED``) are read where they
+were, with a warning for a file or ``--set`` (a checkpoint's metadata is read silently). A file may
 start from another with ``_base_: relative/path.yaml`` (merged key by key; at most ``MAX_BASES``
 files in a chain). Overrides use dotted keys, ``--set train.lr=0.01 data.size=112``, values parsed
 as YAML. Every file and value is read through ``validate`` (UTF-8, nesting and aliases bounded, no
@@ -11,6 +13,7 @@ or outside its ``LIMITS`` is an error naming the file, the key and what was expe
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 import string
 import typing
@@ -21,6 +24,8 @@ import yaml
 
 from .errors import ConfigError
 from .validate import SEED, InvalidInput, NotYaml, Range, check_type, load_yaml, raised_as, read_text, shown
+
+log = logging.getLogger(__name__)
 
 MAX_BASES = 16  # files in a _base_ chain
 MAX_VALUES = 100_000  # values in a config file or --set value, aliases expanded
@@ -78,9 +83,6 @@ class TrainConfig:
     warmup_epochs: float = 0.0
     clip_grad: float | None = 20.0  # max gradient norm (TSN); null for none
     accumulate: int = 1  # gradient accumulation steps
-    amp: bool = False  # bf16 autocast on CPU, fp16 AMP (with loss scaling) on CUDA
-    device: str = "auto"  # auto | cpu | cuda
-    channels_last: bool = True
     seed: int = 0
     deterministic: bool = False
     keep_last: int = 2  # checkpoints kept besides the best
@@ -88,6 +90,16 @@ class TrainConfig:
     log_every: int = 10  # steps between JSONL/TensorBoard records
     sync_bn: bool = False  # torchrun: BN statistics over all processes' batches (CUDA only)
     bn_eval: bool = False  # BN normalises by its running statistics (MMAction2's norm_eval)
+
+
+@dataclass
+class RuntimeConfig:
+    """How a run computes, not what it computes: read alike by train, test, predict, serve and the
+    analyses, which may each run a checkpoint elsewhere than where it was trained."""
+    device: str = "auto"  # auto | cpu | cuda
+    precision: str = "fp32"  # fp32 | amp: bf16 autocast on CPU, fp16 AMP (loss scaling) on CUDA
+    layout: str = "channels_last"  # channels_last | contiguous: memory format of model and inputs
+    threads: int | None = None  # PyTorch's CPU threads per process; null: PyTorch's choice
     dist_timeout: float = 600.0  # torchrun: seconds a rank waits for the others before failing
 
 
@@ -114,13 +126,14 @@ class RecipeInfo:
 
 @dataclass
 class Config:
-    """A whole config: the ``model``, ``data``, ``train`` and ``test`` sections, the work dir and the
-    ``recipe`` it reproduces (``load_config`` reads one)."""
+    """A whole config: the ``model``, ``data``, ``train`` and ``test`` sections, the ``runtime``
+    they run with, the work dir and the ``recipe`` it reproduces (``load_config`` reads one)."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     test: TestConfig = field(default_factory=TestConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     work_dir: str = "work_dirs/default"
     recipe: RecipeInfo = field(default_factory=RecipeInfo)
 
@@ -137,7 +150,9 @@ CHOICES = {
     ("train", "optimizer"): ("sgd", "adam"),
     ("train", "schedule"): ("step", "cosine"),
     ("train", "lr_scaling"): ("linear", "none"),
-    ("train", "device"): ("auto", "cpu", "cuda"),
+    ("runtime", "device"): ("auto", "cpu", "cuda"),
+    ("runtime", "precision"): ("fp32", "amp"),
+    ("runtime", "layout"): ("channels_last", "contiguous"),
     ("test", "crops"): (1, 3, 5, 10),
 }
 
@@ -173,10 +188,11 @@ LIMITS = {
     ("train", "keep_last"): COUNT,  # the latest checkpoint is kept
     ("train", "eval_every"): COUNT,
     ("train", "log_every"): COUNT,
-    ("train", "dist_timeout"): Range(0, 7 * 86400, lo_open=True),  # seconds: a week at most
     ("test", "clips"): COUNT,
     ("test", "short_side"): COUNT,
     ("test", "batch_size"): COUNT,
+    ("runtime", "threads"): Range(1, 1024, integer=True),
+    ("runtime", "dist_timeout"): Range(0, 7 * 86400, lo_open=True),  # seconds: a week at most
     ("recipe", "top1"): Range(0, 100),
 }
 # list keys: (section, key) -> (what each item may be, whether the list may be empty)
@@ -262,6 +278,37 @@ def _build(cls, values: dict, source: str, prefix: str = ""):
     return cls(**kwargs)
 
 
+# runtime keys that train: held, and the runtime value of each old value (checkpoints keep them)
+MOVED = {
+    ("train", "device"): ("device", str, lambda v: v),
+    ("train", "amp"): ("precision", bool, lambda v: "amp" if v else "fp32"),
+    ("train", "channels_last"): ("layout", bool, lambda v: "channels_last" if v else "contiguous"),
+    ("train", "dist_timeout"): ("dist_timeout", float, lambda v: v),
+}
+
+
+def _moved(values: dict, source: str, *, warn: bool) -> dict:
+    """``values`` with the keys of ``MOVED`` put in ``runtime:``; one given both ways is an error
+    naming both."""
+    train = values.get("train")
+    if not isinstance(train, dict) or not any(key in train for _, key in MOVED):
+        return values
+    train, runtime = dict(train), values.get("runtime", {})
+    runtime = dict(runtime) if isinstance(runtime, dict) else runtime
+    for (_, key), (new, kind, value_of) in MOVED.items():
+        if key not in train:
+            continue
+        if not isinstance(runtime, dict) or new in runtime:
+            raise ConfigError(f"{source}: train.{key} and runtime.{new} are one setting; give "
+                              f"runtime.{new} alone")
+        with raised_as(ConfigError):
+            runtime[new] = value_of(check_type(train.pop(key), kind, f"{source}: train.{key}"))
+        if warn:
+            log.warning("%s: train.%s is runtime.%s now; read as runtime.%s: %s", source, key, new,
+                        new, runtime[new])
+    return {**values, "train": train, "runtime": runtime}
+
+
 def _merge(base: dict, update: dict) -> dict:
     out = dict(base)
     for key, value in update.items():
@@ -290,7 +337,7 @@ def _read_yaml(path: Path) -> dict:
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level")
         base = data.pop("_base_", None)
-        chain.append((path, data))
+        chain.append((path, _moved(data, str(path), warn=True)))
         if base is None:
             break
         if not (isinstance(base, str) and base.isprintable()):
@@ -372,7 +419,9 @@ def load_config(path: str | Path | None, overrides: list[str] = (), *, data: dic
     values = _read_yaml(Path(path)) if path is not None else {} if data is None else data
     if not isinstance(values, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level, got {shown(values)}")
-    overrides = parse_overrides(list(overrides))
+    if path is None:
+        values = _moved(values, source, warn=False)
+    overrides = _moved(parse_overrides(list(overrides)), "--set", warn=True)
     if data_file is None:  # the recipe's own prepared dataset, where it has been prepared
         section = _merge(values, overrides).get("data")
         prepared = section.get("prepared") if isinstance(section, dict) else None

@@ -1,5 +1,5 @@
 """Accuracy and speed of the CPU's cheaper number formats on the synthetic reversal pairs: each
-model trained in fp32 and under bf16 autocast (``train.amp=true``), and its fp32 checkpoint
+model trained in fp32 and under bf16 autocast (``runtime.precision=amp``), and its fp32 checkpoint
 quantised to int8 by ``actionrec export --int8`` (ONNX Runtime), side by side.
 
     python benchmarks/precision_accuracy.py [--models tsn stm gst] [--epochs 10]
@@ -23,8 +23,9 @@ from actionrec.analysis.benchmark import time_call
 from actionrec.config import load_config
 from actionrec.data.synthetic import SynthSpec, generate
 from actionrec.engine.build import config_example
-from actionrec.engine.inference import evaluate_checkpoint, load_checkpoint
+from actionrec.engine.inference import evaluate_checkpoint
 from actionrec.engine.quantize import Int8Refused, quantize_checkpoint
+from actionrec.engine.recognizer import load
 from actionrec.engine.train import train
 from actionrec.export import OnnxModel, export_onnx
 from actionrec.report.tables import text_table
@@ -36,7 +37,7 @@ def run(name: str, data: Path, work: Path, epochs: int, amp: bool):
     cfg = load_config(RECIPE, [
         f"model.name={name}", f"data.root={data}", f"work_dir={work}", f"train.epochs={epochs}",
         "data.size=32", "data.short_side=32", "data.scales=[1.0, 0.875]", "train.batch_size=8",
-        "train.deterministic=true", "data.workers=0", f"train.amp={str(amp).lower()}"])
+        "train.deterministic=true", "data.workers=0", f"runtime.precision={'amp' if amp else 'fp32'}"])
     start = time.perf_counter()
     result = train(cfg, overwrite=True)
     seconds = time.perf_counter() - start
@@ -67,7 +68,7 @@ def main() -> None:
             int8 = percent(quantize_checkpoint(cfg, fp32_ckpt, int8_path)["int8"])
         except Int8Refused as e:
             int8 = f"refused: {e}"
-        _, _, model, _ = load_checkpoint(fp32_ckpt, device="cpu")
+        model = load(fp32_ckpt, device="cpu").model
         x = config_example(cfg, batch=2, generator=torch.Generator().manual_seed(0))
         ort = OnnxModel(export_onnx(model, x, work / f"{name}.onnx"))
         runners = [ort, OnnxModel(int8_path) if int8_path.exists() else None]

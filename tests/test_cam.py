@@ -61,7 +61,7 @@ def test_cam_of_a_trained_temporal_model_peaks_where_the_video_moves(tmp_path):
     from actionrec.analysis.cam import grad_cam, upsample
     from actionrec.data.synthetic import SynthSpec, _background, _Scene, generate, render_video
     from actionrec.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-    from actionrec.engine.inference import load_checkpoint
+    from actionrec.engine.recognizer import load
 
     size, canvas, frames = 96, 192, 8
     generate(tmp_path / "synth", SynthSpec(videos=120, frames=16, size=size, seed=5, pairs=(0,)))
@@ -71,8 +71,7 @@ def test_cam_of_a_trained_temporal_model_peaks_where_the_video_moves(tmp_path):
         "data.scales=[1.0, 0.875]", "train.batch_size=8", "data.workers=0",
         "train.deterministic=true"])
     train(cfg)
-    _, _, model, _ = load_checkpoint(tmp_path / "stm/best.safetensors")
-
+    model = load(tmp_path / "stm/best.safetensors").model
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     in_region, on_object = [], []

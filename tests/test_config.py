@@ -20,10 +20,12 @@ def test_defaults_yaml_and_overrides(tmp_path):
 
 @pytest.mark.parametrize("override,message", [
     (["train.lrr=1"], r"c.yaml: train.lrr: unknown key; valid keys: train.epochs, .*train.lr,"),
-    (["trian.lr=1"], r"c.yaml: trian: unknown key; valid keys: model, data, train, test, work_dir"),
+    (["trian.lr=1"], r"c.yaml: trian: unknown key; valid keys: model, data, train, test, runtime, work_dir"),
     (["train.lr=abc"], r"c.yaml: train.lr: expected float, got 'abc'"),
     (["train.epochs=1.5"], r"train.epochs: expected int, got 1.5"),
     (["train.amp=1"], r"train.amp: expected true/false, got 1"),
+    (["runtime.precision=bf16"], r"runtime.precision: 'bf16' is not one of fp32, amp"),
+    (["runtime.threads=0"], r"runtime.threads: 0 is not allowed"),
     (["train.schedule=linear"], r"train.schedule: 'linear' is not one of step, cosine"),
     (["test.crops=4"], r"test.crops: 4 is not one of 1, 3, 5, 10"),
     (["train.lr"], r"--set 'train.lr': expected key=value"),

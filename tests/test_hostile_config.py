@@ -115,9 +115,10 @@ def test_a_control_character_is_one_line_naming_the_file(tmp_path):
 
 @pytest.mark.parametrize("override, message", [
     ("train.warmup_epochs=.inf", "train.warmup_epochs: inf is not allowed; expected a finite"),
-    ("train.dist_timeout=.inf", "train.dist_timeout: inf is not allowed"),
-    ("train.dist_timeout=1e12", "train.dist_timeout: 1000000000000.0 is not allowed; expected a "
-                                "number in (0, 604800]"),
+    ("runtime.dist_timeout=.inf", "runtime.dist_timeout: inf is not allowed"),
+    ("train.dist_timeout=.inf", "train.dist_timeout: inf is not allowed"),  # its old place
+    ("runtime.dist_timeout=1e12", "runtime.dist_timeout: 1000000000000.0 is not allowed; expected "
+                                  "a number in (0, 604800]"),
     ("train.min_lr=.NaN", "train.min_lr: nan is not allowed"),
     ("recipe.top1=1e400", "recipe.top1: inf is not allowed"),
     ("train.epochs=1" + "0" * 400, "train.epochs: 1000"),

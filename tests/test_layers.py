@@ -5,6 +5,7 @@ source (``ast``), function-level ones included."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,46 @@ def test_relative_imports_resolve(tmp_path, source, target):
     path.parent.mkdir(parents=True)
     path.write_text(source + "\n")
     assert imported(path, tmp_path / "actionrec") == [(1, target)]
+
+
+# below the CLI and the server, messages never name a flag: an error names the option as
+# ``{option}`` and the CLI words it (errors.ActionrecError.worded); what stays allowed is a
+# command line quoted for the user to run (`actionrec ...`, `torchrun ...`) and config.py's
+# --set, the name of its own override syntax (load_config's overrides)
+LIBRARY = ("errors.py", "validate.py", "files.py", "runtime.py", "export.py", "config.py",
+           "models", "data", "report", "engine")
+FLAG = re.compile(r"(?<![\w-])--[a-z][\w-]*")
+COMMAND_LINE = re.compile(r"`(actionrec|torchrun) [^`]*`|torchrun --\w+")
+
+
+def flags_named(path: Path) -> list[str]:
+    """``file:line: flag`` for each flag in a string of ``path`` that is not a docstring."""
+    tree = ast.parse(path.read_text(), str(path))
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr)}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and id(node) not in docstrings:
+            text = COMMAND_LINE.sub("", node.value)
+            flags = [f for f in FLAG.findall(text) if not (path.name == "config.py" and f == "--set")]
+            found += [f"{path.relative_to(REPO)}:{node.lineno}: {f}" for f in flags]
+    return found
+
+
+def test_library_messages_name_no_flag():
+    paths = [p for unit in LIBRARY for p in sorted((PACKAGE / unit).rglob("*.py"))
+             if (PACKAGE / unit).is_dir()] + [PACKAGE / u for u in LIBRARY if u.endswith(".py")]
+    assert [hit for path in paths for hit in flags_named(path)] == []
+
+
+def test_an_error_names_its_options_as_each_caller_gives_them():
+    from actionrec.cli import FLAGS
+    from actionrec.errors import ActionrecError
+
+    error = ActionrecError("use {resume} to continue it, another {work_dir}",
+                           {"resume": "resume=True", "work_dir": "work_dir"})
+    assert str(error) == "use resume=True to continue it, another work_dir"
+    assert error.worded(FLAGS) == "use --resume to continue it, another --work-dir"
+    assert ActionrecError("a {literal} brace").worded(FLAGS) == "a {literal} brace"

@@ -15,6 +15,7 @@ import torch
 from ..config import Config
 from ..data.build import reversal_pairs
 from ..engine import distributed
+from ..engine.build import amp
 from ..engine.evaluate import (
     compute_metrics,
     gather_scores,
@@ -22,7 +23,7 @@ from ..engine.evaluate import (
     score_views,
     to_device,
 )
-from ..engine.inference import test_setup
+from ..engine.inference import recognizer_and_loader
 from ..errors import ActionrecError, NoReadableVideo
 
 ORDERS = ("in order", "reversed", "shuffled", "single frame")
@@ -50,8 +51,9 @@ def diagnose(cfg: Config, checkpoint: str, *, seed: int = 0) -> dict:
     """Metrics per frame order on the config's test list (else val list) with its test views:
     ``{"orders": {order: metrics}, "skipped": [(path, reason)]}``. Each batch is decoded once
     and scored in every order."""
-    with distributed.joint("diagnose", cfg.train.dist_timeout):
-        names, model, device, loader = test_setup(cfg, checkpoint)
+    with distributed.joint("diagnose", cfg.runtime.dist_timeout):
+        recognizer, loader = recognizer_and_loader(cfg, checkpoint)
+        names, model, device = recognizer.classes, recognizer.model, recognizer.device
         generator = torch.Generator().manual_seed(seed)
         scores: dict[str, list[torch.Tensor]] = {order: [] for order in ORDERS}
         labels, indices, bad = [], [], []
@@ -59,7 +61,7 @@ def diagnose(cfg: Config, checkpoint: str, *, seed: int = 0) -> dict:
             clip = to_device(batch["clip"], device)  # moved once, reordered where it is
             for order in ORDERS:
                 scores[order].append(score_views(model, reorder(clip, order, generator),
-                                                 amp=cfg.train.amp).cpu())
+                                                 amp=amp(cfg)).cpu())
             labels.append(batch["label"])
             indices.append(batch["index"])
         try:

@@ -28,9 +28,9 @@ def register(sub) -> None:
 
 def run_gst_channels(args) -> int:
     from ..analysis.gst_channels import write_channel_report
-    from ..engine.inference import load_checkpoint
+    from ..engine.recognizer import load
 
-    _, _, model, _ = load_checkpoint(args.checkpoint, device="cpu", fold_bn=False)  # BN scales
+    model = load(args.checkpoint, device="cpu", fold_bn=False).model  # BN scales
     try:
         paths = write_channel_report(model, args.out)
     except ValueError as e:
@@ -41,11 +41,12 @@ def run_gst_channels(args) -> int:
 
 def run_frame_predictions(args) -> int:
     from ..analysis.frame_predictions import frame_probabilities, write_frame_predictions
-    from ..engine.inference import checkpoint_clip
+    from ..engine.recognizer import load
 
-    cfg, names, model, clip = checkpoint_clip(args.checkpoint, args.video)
+    recognizer = load(args.checkpoint)
+    cfg, names = recognizer.config, recognizer.classes
     try:
-        probs = frame_probabilities(model, clip)
+        probs = frame_probabilities(recognizer.model, recognizer.views(args.video)[0])
     except ValueError as e:
         raise CliError(f"{args.checkpoint}: {e}") from None
     out = Path(args.out or Path(args.checkpoint).parent / f"frames_{Path(args.video).stem}.png")

@@ -20,9 +20,11 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ..analysis.cam import grad_cam, save_overlay, to_images
-    from ..engine.inference import checkpoint_clip
+    from ..engine.recognizer import load
 
-    cfg, names, model, clip = checkpoint_clip(args.checkpoint, args.video, device=args.device)
+    recognizer = load(args.checkpoint, device=args.device)
+    cfg, names, model = recognizer.config, recognizer.classes, recognizer.model
+    clip = recognizer.views(args.video)[0]
     index = None
     if args.class_name is not None:
         if args.class_name not in names:

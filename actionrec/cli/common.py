@@ -31,10 +31,10 @@ def add_checkpoint(parser: argparse.ArgumentParser, *, positional: bool = False)
 
 
 def add_device(parser: argparse.ArgumentParser, default: str | None = "auto") -> None:
-    """``--device``: where the model runs; a checkpoint's stored ``train.device`` never decides."""
+    """``--device``: where the model runs; a checkpoint's stored ``runtime.device`` never decides."""
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=default,
                         help="auto: CUDA where there is one" + ("" if default else
-                                                             " (default: the config's train.device)"))
+                                                             " (default: the config's runtime.device)"))
 
 
 def add_json(parser: argparse.ArgumentParser) -> None:
@@ -68,7 +68,7 @@ def load_config(args: argparse.Namespace) -> Config:
 
     overrides = list(args.set)
     if getattr(args, "device", None):
-        overrides.append(f"train.device={args.device}")
+        overrides.append(f"runtime.device={args.device}")
     cfg = load(args.config, overrides, data_file=getattr(args, "data", None))
     if getattr(args, "work_dir", None):
         cfg.work_dir = args.work_dir

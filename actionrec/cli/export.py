@@ -34,10 +34,11 @@ def run(args) -> int:
     if args.int8:
         return run_int8(args)
     from ..engine.build import config_example
-    from ..engine.inference import load_checkpoint
+    from ..engine.recognizer import load
     from ..export import export_onnx, onnx_relative_diff
 
-    cfg, names, model, _ = load_checkpoint(args.checkpoint, device="cpu")
+    recognizer = load(args.checkpoint, device="cpu")
+    cfg, names, model = recognizer.config, recognizer.classes, recognizer.model
     example = config_example(cfg, batch=args.batch, generator=torch.Generator().manual_seed(0))
     out = export_onnx(model, example, args.out)
     diff = onnx_relative_diff(out, model, example)

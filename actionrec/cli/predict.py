@@ -121,18 +121,18 @@ def row_line(row: dict) -> str:
 def run_stream(args) -> int:
     """One line (or JSON line) per window as it is scored; Ctrl-C or the end of the stream stop
     it with a summary on stderr and exit status 0."""
-    from ..engine.inference import load_checkpoint
-    from ..engine.stream import causal_smooth, live_windows
+    from ..engine.recognizer import load
+    from ..engine.stream import causal_smooth
     from ..engine.timeline_report import window_row
     from ..errors import CliError
 
     if args.backend != "pytorch" or args.out_video:
         raise CliError("--stream runs the PyTorch model and writes no --out-video")
-    cfg, names, model, device = load_checkpoint(args.checkpoint, device=args.device)
-    windows = live_windows(model, cfg, args.stream, window=args.window, stride=args.stride,
-                           device=device, reconnect=args.reconnect,
-                           idle_timeout=args.idle_timeout,
-                           log=lambda line: print(line, file=sys.stderr, flush=True))
+    recognizer = load(args.checkpoint, device=args.device)
+    names = recognizer.classes
+    windows = recognizer.stream(args.stream, window=args.window, stride=args.stride,
+                                reconnect=args.reconnect, idle_timeout=args.idle_timeout,
+                                log=lambda line: print(line, file=sys.stderr, flush=True))
     count, why = 0, "end of stream"
     try:
         for w in causal_smooth(windows, args.smooth):

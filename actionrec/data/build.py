@@ -105,6 +105,14 @@ def build_dataset(cfg: Config, split: str, *, entries: list[ListEntry] | None = 
                        decode_short_side=decode_short_side, max_pixels=max_pixels)
 
 
+def build_test_loader(cfg: Config, *, num_replicas: int = 1, rank: int = 0):
+    """The loader of ``data.test_list`` (or ``val_list``) with the ``test`` views (rank
+    ``rank``'s share of ``num_replicas``)."""
+    dataset = build_dataset(cfg, "test", clips=cfg.test.clips, crops=cfg.test.crops)
+    return build_loader(cfg, dataset, batch_size=cfg.test.batch_size, shuffle=False,
+                        num_replicas=num_replicas, rank=rank)
+
+
 def build_loader(cfg: Config, dataset: ClipDataset, *, batch_size: int, shuffle: bool,
                  num_replicas: int = 1, rank: int = 0):
     return make_loader(dataset, batch_size=batch_size, shuffle=shuffle,

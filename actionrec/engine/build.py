@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import random
+from dataclasses import replace
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..config import Config, ModelConfig
+from ..config import Config, ModelConfig, RuntimeConfig
 from ..data.build import build_sampler
 from ..errors import ActionrecError, ConfigError
 from ..models.fast import accelerate
@@ -23,14 +24,32 @@ log = logging.getLogger(__name__)
 DEFAULTS = vars(ModelConfig())
 
 
+def use_runtime(runtime: RuntimeConfig) -> torch.device:
+    """The device of ``runtime`` (``select_device``), with this process's CPU threads set where
+    ``runtime.threads`` says."""
+    if runtime.threads is not None:
+        torch.set_num_threads(runtime.threads)
+    return select_device(runtime.device)
+
+
+def on_device(cfg: Config, device: str) -> Config:
+    """``cfg`` run on ``device`` (auto, cpu or cuda) instead of its ``runtime.device``."""
+    return replace(cfg, runtime=replace(cfg.runtime, device=device))
+
+
+def amp(cfg: Config) -> bool:
+    """Whether ``cfg`` runs under autocast (``runtime.precision`` amp)."""
+    return cfg.runtime.precision == "amp"
+
+
 def select_device(name: str) -> torch.device:
-    """``train.device``, which ``--device`` sets for the commands that take it; CUDA is the
-    process's own GPU under torchrun (``LOCAL_RANK``)."""
+    """The device ``runtime.device`` names; CUDA is the process's own GPU under torchrun
+    (``LOCAL_RANK``)."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     elif name == "cuda" and not torch.cuda.is_available():
-        raise ActionrecError("device cuda asked for (--device or train.device), but this machine "
-                             "has no CUDA device; use --device cpu or auto")
+        raise ActionrecError("device cuda asked for, but this machine has no CUDA device; run on "
+                             "device cpu or auto")
     if name != "cuda":
         return torch.device(name)
     local = context().local_rank

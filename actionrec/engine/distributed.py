@@ -15,7 +15,7 @@ The rules the engine keeps, so that N processes compute what one would:
 - every rank is seeded alike and draws its random numbers (dropout) alike, so the RNG state rank 0
   saves in a checkpoint is every rank's: all ranks resume from the same files;
 - only rank 0 writes (checkpoints, logs, TensorBoard, reports, progress bars, printed results);
-- every collective waits at most ``train.dist_timeout`` seconds: a rank that dies or hangs ends
+- every collective waits at most ``runtime.dist_timeout`` seconds: a rank that dies or hangs ends
   the job with ``LostPeer`` instead of leaving the others waiting forever.
 - the ranks leave a command together (``joint``): none exits while another still works.
 """
@@ -148,7 +148,7 @@ def joint(what: str, timeout_s: float):
             raise
         raise LostPeer(f"rank {ctx.rank} of {ctx.world_size}, {what}: lost contact with the other "
                        f"processes ({lines[-1].strip()}); one of them died or hangs (collectives "
-                       f"wait train.dist_timeout={timeout_s:g} s): its own log says why"
+                       f"wait runtime.dist_timeout={timeout_s:g} s): its own log says why"
                        ) from None
 
 

@@ -11,9 +11,8 @@ import torch
 from tqdm import tqdm
 
 from ..config import Config
-from ..data.build import build_dataset, build_loader, class_names
-from ..errors import ActionrecError
-from .inference import load_model
+from ..data.build import build_dataset, build_loader
+from .recognizer import load
 
 
 @torch.no_grad()
@@ -21,9 +20,7 @@ def extract_features(cfg: Config, checkpoint: str | Path, out_dir: str | Path, *
                      splits: tuple[str, ...] = ("train", "val")) -> dict[str, Path]:
     """For each split: ``out/<split>/<i>.npy`` of shape (model.num_frames, C), evenly sampled with
     the test transform, and ``out/<split>.txt`` in the list format ``<file> <frames> <label>``."""
-    model, device = load_model(cfg, checkpoint, len(class_names(cfg)))
-    if not hasattr(model, "frame_features"):
-        raise ActionrecError(f"{cfg.model.name} has no per-frame features to extract")
+    recognizer = load(checkpoint, config=cfg)
     out = Path(out_dir)
     lists = {}
     for split in splits:
@@ -33,17 +30,19 @@ def extract_features(cfg: Config, checkpoint: str | Path, out_dir: str | Path, *
         # every split is read with the deterministic test protocol (1 clip, centre crop)
         dataset = build_dataset(replace(cfg, data=replace(cfg.data, test_list=list_file)), "test")
         loader = build_loader(cfg, dataset, batch_size=cfg.test.batch_size, shuffle=False)
-        (out / split).mkdir(parents=True, exist_ok=True)
         lines = []
         for batch in tqdm(loader, desc=f"features {split}", leave=False, disable=None):
             if batch["clip"] is None:
                 continue
-            features = model.frame_features(batch["clip"][:, 0].to(device)).float().cpu().numpy()
+            clips = batch["clip"][:, 0].to(recognizer.device)
+            features = recognizer.frame_features(clips).float().cpu().numpy()
+            (out / split).mkdir(parents=True, exist_ok=True)  # once a model has features
             for index, label, feats in zip(batch["index"].tolist(), batch["label"].tolist(),
                                            features, strict=True):
                 name = f"{split}/{index:06d}.npy"
                 np.save(out / name, feats)
                 lines.append(f"{name} {len(feats)} {label}")
         lists[split] = out / f"{split}.txt"
+        out.mkdir(parents=True, exist_ok=True)
         lists[split].write_text("\n".join(lines) + "\n")
     return lists

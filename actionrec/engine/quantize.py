@@ -19,19 +19,18 @@ from __future__ import annotations
 import itertools
 import shutil
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..config import Config
-from ..data.build import build_dataset, build_loader, class_names, reversal_pairs
+from ..data.build import build_dataset, build_loader, build_test_loader, reversal_pairs
 from ..errors import ActionrecError
 from ..export import OnnxModel, export_onnx, quantize_int8
 from .build import config_example
 from .evaluate import collect_scores, compute_metrics, readable_batches
-from .inference import check_checkpoint_fits, load_model, test_loader
+from .recognizer import load
 
 
 class Int8Refused(ActionrecError):
@@ -49,7 +48,7 @@ def calibration_clips(cfg: Config, count: int) -> list[torch.Tensor]:
 
 def accuracy_of(runner, cfg: Config, names: list[str]) -> dict:
     """The test protocol's metrics of an ONNX Runtime model on the config's test list."""
-    scores = collect_scores(runner, test_loader(cfg), torch.device("cpu"), desc="test")
+    scores = collect_scores(runner, build_test_loader(cfg), torch.device("cpu"), desc="test")
     metrics = compute_metrics(scores.scores, scores.labels, names, reversal_pairs(cfg))
     return {k: metrics[k] for k in ("top1", "top5", "num_videos", "pair_accuracy") if k in metrics}
 
@@ -59,10 +58,8 @@ def quantize_checkpoint(cfg: Config, checkpoint: str | Path, out: str | Path, *,
     """Write the int8 ONNX model of ``checkpoint`` to ``out`` if it keeps top-1 within
     ``max_drop`` points of fp32 on the test list; returns ``{"fp32": metrics, "int8": metrics,
     "calibration_clips": n, "max_logit_diff": ...}``, or raises Int8Refused (nothing written)."""
-    names = class_names(cfg)
-    check_checkpoint_fits(cfg, names, checkpoint)
-    cpu = replace(cfg, train=replace(cfg.train, device="cpu"))  # ONNX Runtime runs on the CPU
-    model, _ = load_model(cpu, checkpoint, len(names))
+    recognizer = load(checkpoint, config=cfg, device="cpu")  # ONNX Runtime runs on the CPU
+    cpu, names, model = recognizer.config, recognizer.classes, recognizer.model
     clips = calibration_clips(cpu, calibration)
     with tempfile.TemporaryDirectory(prefix="actionrec_int8_") as folder:
         # batch 2: an example of 1 lets the exporter fix the batch dimension at 1

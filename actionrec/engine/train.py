@@ -39,7 +39,7 @@ from ..errors import (
 from ..models.base import to_channels_last
 from ..validate import InvalidInput, load_json
 from . import distributed
-from .build import config_options, model_from_config, seed_everything, select_device
+from .build import config_options, model_from_config, seed_everything, use_runtime
 from .checkpoint import (
     BEST,
     LATEST,
@@ -95,8 +95,8 @@ def lr_factor(cfg: Config, steps_per_epoch: int):
 
 # config keys that --resume may change: the rest must equal the checkpoint's config
 RESUMABLE = ("train.epochs", "train.eval_every", "train.log_every", "train.keep_last",
-             "train.device", "train.dist_timeout", "data.workers", "data.root", "data.prepared",
-             "work_dir", "test.", "recipe.")
+             "runtime.device", "runtime.threads", "runtime.dist_timeout", "data.workers",
+             "data.root", "data.prepared", "work_dir", "test.", "recipe.")
 RUN_FILES = ("epoch_*.safetensors", "epoch_*.state.pt", BEST, LATEST, "log.jsonl", "config.yaml")
 
 
@@ -124,8 +124,8 @@ class Trainer:
             self.work_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise ActionrecError(f"cannot create work dir {self.work_dir}: {e.strerror}") from None
-        self.device = select_device(cfg.train.device)
-        self.dist = distributed.setup(self.device, cfg.train.dist_timeout)
+        self.device = use_runtime(cfg.runtime)
+        self.dist = distributed.setup(self.device, cfg.runtime.dist_timeout)
         self.lock = WorkDirLock(self.work_dir) if self.dist.main else None
         try:
             self._setup(resume, overwrite)
@@ -145,7 +145,7 @@ class Trainer:
             resume, overwrite = True, False
         found = self._claim_run(resume, overwrite)
         seed_everything(t.seed, t.deterministic)
-        self.amp = t.amp
+        self.amp = cfg.runtime.precision == "amp"
         self.classes = class_names(cfg)
         self.pairs = reversal_pairs(cfg)
         self._build_loaders()
@@ -207,7 +207,7 @@ class Trainer:
         if t.sync_bn:
             self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         self.model = self.model.to(self.device)
-        if t.channels_last:
+        if cfg.runtime.layout == "channels_last":
             self.model = to_channels_last(self.model)
         lr, global_batch, reference = scaled_lr(t, self.dist.world_size)
         log.info("%d process(es) x batch %d x accumulate %d = global batch %d; lr %g (train.lr %g "
@@ -450,7 +450,7 @@ class Trainer:
 def train(cfg: Config, *, resume: bool = False, overwrite: bool = False) -> dict:
     """Train ``cfg``; Ctrl-C becomes an ``Interrupted`` error naming the last checkpoint, a rank
     lost under torchrun a ``LostPeer`` error."""
-    with distributed.joint("training", cfg.train.dist_timeout), \
+    with distributed.joint("training", cfg.runtime.dist_timeout), \
             Trainer(cfg, resume=resume, overwrite=overwrite) as trainer:
         try:
             return trainer.fit()

@@ -15,20 +15,17 @@ import base64
 import io
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..analysis.cam import blend, grad_cam, to_images
 from ..config import Config
-from ..data.build import build_dataset
-from ..data.datasets import ListEntry
 from ..data.video import TooManyPixels, VideoReader
-from ..engine.evaluate import check_finite, score_views
-from ..engine.inference import load_checkpoint, load_for_config
+from ..engine.recognizer import load
 from ..engine.timeline_report import timeline_report
-from ..engine.windows import slide, smooth, top
+from ..engine.windows import smooth, top
 from ..errors import VideoError
 from ..models.registry import example_input, get_spec
 from ..report.flops import count_macs, count_params
@@ -73,12 +70,9 @@ class Service:
                  limits: Limits = Limits()):
         """The checkpoint with its own config and classes, or with ``cfg`` (its test protocol and
         label map, checked against the checkpoint as ``actionrec test`` checks them)."""
-        if cfg is None:
-            self.cfg, self.names, self.model, self.device = load_checkpoint(checkpoint,
-                                                                            device=device)
-        else:
-            self.cfg = replace(cfg, train=replace(cfg.train, device=device))
-            self.names, self.model, self.device = load_for_config(self.cfg, checkpoint)
+        self.recognizer = load(checkpoint, config=cfg, device=device)
+        self.cfg, self.names = self.recognizer.config, self.recognizer.classes
+        self.model, self.device = self.recognizer.model, self.recognizer.device
         self.limits, self.checkpoint = limits, Path(checkpoint).name
         # Grad-CAM hooks the shared model's layer4 and backpropagates into its parameters: two at
         # once would read each other's maps
@@ -136,19 +130,16 @@ class Service:
         predict``), ``cam`` (maps of the first view for the top class, as PNG data URLs) and
         ``timeline`` (``predict --window``'s windows) when asked."""
         result = {"video": self.check(path, deadline)}
-        cfg = self.cfg
-        sample = build_dataset(cfg, "test", entries=[ListEntry(path, 0)], clips=cfg.test.clips,
-                               crops=cfg.test.crops, max_pixels=self.limits.max_pixels)[0]
-        if sample["clip"] is None:
-            raise Refused(422, _unreadable(sample["bad"][0][1], path))
+        try:
+            views = self.recognizer.views(path, max_pixels=self.limits.max_pixels)
+        except VideoError as e:
+            raise Refused(422, _unreadable(e, path)) from None
         self._check(deadline)
-        probs = score_views(self.model, sample["clip"][None].to(self.device)).cpu()
-        check_finite(probs, lambda _: "upload")
-        result["top"] = [{"class": c, "prob": p} for c, p in top(probs[0].numpy(), self.names,
-                                                                 topk)]
+        probs = self.recognizer.score(views, name="upload")
+        result["top"] = [{"class": c, "prob": p} for c, p in top(probs, self.names, topk)]
         if cam:
             self._check(deadline)
-            clip = sample["clip"][0].to(self.device)
+            clip = views[0]
             with self.cam_lock:
                 maps, index = grad_cam(self.model, clip)
             result["cam"] = {"class": self.names[index],
@@ -159,10 +150,9 @@ class Service:
 
     def _timeline(self, path, topk, window, stride, smoothing, deadline) -> dict:
         try:
-            timeline = slide(self.model, self.cfg, path, window=window, stride=stride,
-                             device=self.device, batch=self.cfg.test.batch_size, progress=False,
-                             each_window=lambda: self._check(deadline),
-                             max_pixels=self.limits.max_pixels)
+            timeline = self.recognizer.timeline(path, window=window, stride=stride,
+                                                each_window=lambda: self._check(deadline),
+                                                max_pixels=self.limits.max_pixels)
         except VideoError as e:
             raise Refused(422, _unreadable(e, path)) from None
         smooth(timeline.windows, smoothing)

@@ -522,7 +522,7 @@ def test_a_source_of_frames_over_the_pixel_bound_is_corrupt_not_decoded(tmp_path
 def test_a_worker_killed_mid_run_is_one_line(tmp_path, root, capsys):
     """A worker SIGKILLed (as the kernel's OOM killer does) is a one-line error, not
     BrokenProcessPool's traceback."""
-    (tmp_path / "l.txt").write_text("".join(f"a/clip.mp4 0\n" if i == 0 else
+    (tmp_path / "l.txt").write_text("".join("a/clip.mp4 0\n" if i == 0 else
                                             f"a/c{i}.mp4 0\n" for i in range(6)))
     for i in range(1, 6):
         shutil.copy(root / "a/clip.mp4", root / f"a/c{i}.mp4")

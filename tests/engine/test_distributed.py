@@ -225,7 +225,7 @@ def test_a_lost_rank_fails_the_job_with_a_message(synth_small, tmp_path, fault):
     """No restarts: a rank killed (or stopped) mid-training ends the job, with rank 0 saying
     what happened, within the collective timeout, instead of hanging."""
     cfg = config_file(tiny_config(synth_small, tmp_path / "w", "train.epochs=50",
-                                  "train.log_every=1", "train.dist_timeout=10"),
+                                  "train.log_every=1", "runtime.dist_timeout=10"),
                       tmp_path / "c.yaml")
     job = torchrun("train", cfg, wait=False)
     try:
@@ -246,9 +246,9 @@ def test_a_lost_rank_fails_the_job_with_a_message(synth_small, tmp_path, fault):
     if fault == "dies":  # torchrun names the rank that died and how
         assert "Root Cause (first observed failure)" in out and "Signal 9 (SIGKILL)" in out, out
         assert f"pid: {pid}" in out
-    if fault == "hangs":  # rank 0 waited train.dist_timeout, then said so
+    if fault == "hangs":  # rank 0 waited runtime.dist_timeout, then said so
         assert "rank 0 of 2, training: lost contact with the other processes" in out, out
-        assert "train.dist_timeout=10 s" in out
+        assert "runtime.dist_timeout=10 s" in out
 
 
 def test_lr_scaling_and_sync_bn_on_cpu(synth_small, tmp_path):
@@ -262,7 +262,7 @@ def test_lr_scaling_and_sync_bn_on_cpu(synth_small, tmp_path):
     cfg.train.lr_scaling = "linear"
     assert scaled_lr(cfg.train, 2) == (pytest.approx(0.2), 32, 16)
     with pytest.raises(ConfigError, match="SyncBatchNorm runs on CUDA only.*train.bn_eval"):
-        train(tiny_config(synth_small, tmp_path / "s", "train.sync_bn=true", "train.device=cpu"))
+        train(tiny_config(synth_small, tmp_path / "s", "train.sync_bn=true", "runtime.device=cpu"))
 
 
 def test_one_process_without_torchrun(monkeypatch):
@@ -296,6 +296,6 @@ def test_a_backend_error_about_a_peer_becomes_one_line(monkeypatch, message, los
     if lost:
         assert str(raised.value).startswith("rank 0 of 2, training: lost contact with the other "
                                             "processes")
-        assert "train.dist_timeout=10 s" in str(raised.value)
+        assert "runtime.dist_timeout=10 s" in str(raised.value)
     else:
         assert raised.type is RuntimeError and str(raised.value) == message

@@ -5,7 +5,8 @@ import pytest
 
 from actionrec.data.build import build_dataset, build_loader
 from actionrec.engine.evaluate import collect_scores, compute_metrics
-from actionrec.engine.inference import evaluate_checkpoint, load_model
+from actionrec.engine.inference import evaluate_checkpoint
+from actionrec.engine.recognizer import load
 from tests.conftest import tiny_config
 
 
@@ -27,7 +28,8 @@ def test_metrics_on_known_scores():
 
 def test_results_do_not_depend_on_batch_size(trained_tsn, synth_small, tmp_path):
     cfg = tiny_config(synth_small, tmp_path, "test.clips=2", "test.crops=3")
-    model, device = load_model(cfg, trained_tsn, 10)
+    recognizer = load(trained_tsn, config=cfg)
+    model, device = recognizer.model, recognizer.device
     dataset = build_dataset(cfg, "test", clips=2, crops=3)
     assert dataset[0]["clip"].shape == (6, 4, 3, 32, 32)
     runs = [collect_scores(model, build_loader(cfg, dataset, batch_size=b, shuffle=False), device)

@@ -69,10 +69,11 @@ def test_window_flags_accept_exactly_the_finite_seconds_in_range(value):
 
 @pytest.mark.parametrize("value", [0, -1.0, math.inf, math.nan, 1e6])
 def test_the_library_refuses_a_bad_window_or_stride(value, trained_tsn, shared_data, tmp_path):
-    from actionrec.engine.inference import load_checkpoint
+    from actionrec.engine.recognizer import load
 
     clip = shared_data / "videos/mmaction2/tests_data_rawvideo_dataset_part_0.mp4"
-    cfg, _, model, _ = load_checkpoint(trained_tsn, device="cpu")
+    recognizer = load(trained_tsn, device="cpu")
+    cfg, model = recognizer.config, recognizer.model
     for kwargs, name in (({"window": value}, "window"), ({"stride": value}, "stride")):
         with pytest.raises(InvalidInput, match=f"^{name} \\(seconds\\): "):
             slide(model, cfg, str(clip), progress=False, **kwargs)

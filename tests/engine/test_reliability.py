@@ -27,9 +27,9 @@ def test_lists_and_label_maps_with_a_utf8_bom(tmp_path):
 
 
 def test_checkpoint_metadata_does_not_choose_the_device(trained_tsn, synth_small, tmp_path):
-    """A checkpoint trained with train.device=cuda predicts on this CPU machine."""
+    """A checkpoint trained with runtime.device=cuda predicts on this CPU machine."""
     cuda = edit_checkpoint(trained_tsn, tmp_path / "cuda.safetensors",
-                           config=lambda c: c["train"].update(device="cuda"))
+                           config=lambda c: c["runtime"].update(device="cuda"))
     (result,) = predict_videos(cuda, [synth_small / "videos/move_right/0000.mp4"], device="cpu")
     assert result.error is None and len(result.top) == 5
 

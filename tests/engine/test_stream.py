@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from actionrec.data.synthetic import write_video
-from actionrec.engine.inference import load_checkpoint
+from actionrec.engine.recognizer import load
 from actionrec.engine.windows import slide
 from tests.conftest import REPO, sigint_default
 from tests.helpers import FPS, scenes
@@ -42,7 +42,8 @@ def predict_stream(source, checkpoint, *extra, stdin=None, timeout=120):
 
 def file_rows(checkpoint, path):
     """The windows of the whole-file timeline (``predict --window``) of the same video."""
-    cfg, names, model, _ = load_checkpoint(checkpoint, device="cpu")
+    recognizer = load(checkpoint, device="cpu")
+    cfg, model = recognizer.config, recognizer.model
     return slide(model, cfg, str(path), window=2, stride=1, progress=False).windows
 
 

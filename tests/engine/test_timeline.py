@@ -18,7 +18,7 @@ from actionrec.data.transforms import from_frames
 from actionrec.data.video import VideoReader, open_video
 from actionrec.engine import windows
 from actionrec.engine.evaluate import score_views
-from actionrec.engine.inference import load_checkpoint
+from actionrec.engine.recognizer import load
 from actionrec.engine.windows import slide
 from tests.conftest import REPO, run
 from tests.helpers import FPS, scenes
@@ -48,7 +48,8 @@ def assert_windows_are_test_clips(model, cfg, timeline, video, span: int, step: 
 
 
 def test_each_window_is_the_test_protocols_clip_of_that_stretch(trained_tsn, long_video):
-    cfg, names, model, device = load_checkpoint(trained_tsn, device="cpu")
+    recognizer = load(trained_tsn, device="cpu")
+    cfg, model = recognizer.config, recognizer.model
     timeline = slide(model, cfg, str(long_video), window=2.0, stride=0.8, progress=False)
     span, step = 50, 20  # 2 s and 0.8 s at 25 fps
     assert len(timeline.windows) == (300 - span) // step + 1 and not timeline.gaps
@@ -64,7 +65,8 @@ def test_avi_frames_are_counted_in_decoding_order(trained_tsn, shared_data):
     """XviD in AVI with packed B-frames: timestamps out of order (1, 2, 4, 3, ...), so frames are
     numbered as decoded, as the dataset's reader numbers them; no false gaps."""
     video = shared_data / "videos/mmaction2/tests_data_test.avi"
-    cfg, _, model, _ = load_checkpoint(trained_tsn, device="cpu")
+    recognizer = load(trained_tsn, device="cpu")
+    cfg, model = recognizer.config, recognizer.model
     timeline = slide(model, cfg, str(video), window=1.0, progress=False)
     assert not timeline.gaps and all(w.probs is not None for w in timeline.windows)
     fps = timeline.fps
@@ -74,7 +76,8 @@ def test_avi_frames_are_counted_in_decoding_order(trained_tsn, shared_data):
 def test_a_video_shorter_than_a_window_is_one_window(trained_tsn, tmp_path):
     path = tmp_path / "short.mp4"
     write_video(path, scenes([0], 12), fps=FPS)
-    cfg, names, model, _ = load_checkpoint(trained_tsn, device="cpu")
+    recognizer = load(trained_tsn, device="cpu")
+    cfg, model = recognizer.config, recognizer.model
     timeline = slide(model, cfg, str(path), window=4.0, progress=False)
     assert len(timeline.windows) == 1 and timeline.windows[0].end == pytest.approx(12 / FPS)
 
@@ -85,7 +88,8 @@ def test_a_video_shorter_than_a_long_window_holds_a_bounded_number_of_frames(
     over a long video cannot hold all of its frames (the server allows such a window)."""
     path = tmp_path / "short.mp4"
     write_video(path, scenes([0, 1], 20), fps=FPS)
-    cfg, names, model, _ = load_checkpoint(trained_tsn, device="cpu")
+    recognizer = load(trained_tsn, device="cpu")
+    cfg, model = recognizer.config, recognizer.model
     monkeypatch.setattr(windows, "SHORT_VIDEO_FRAMES", 4)
     container = open_video(str(path))
     try:
@@ -155,7 +159,8 @@ def test_command_writes_timeline_files_and_a_labelled_video(trained_tsn, long_vi
     report = json.loads((tmp_path / "actions.timeline.json").read_text())
     assert len(report["video_top"]) == 3
     # smoothed over 3: the middle window's scores are the mean of its neighbours' raw scores
-    cfg, names, model, _ = load_checkpoint(trained_tsn, device="cpu")
+    recognizer = load(trained_tsn, device="cpu")
+    cfg, names, model = recognizer.config, recognizer.classes, recognizer.model
     raw = slide(model, cfg, str(long_video), window=2, stride=2, progress=False).windows
     mean = np.mean([w.probs for w in raw[1:4]], axis=0)
     best = int(np.argmax(mean))
@@ -175,11 +180,12 @@ def test_command_writes_timeline_files_and_a_labelled_video(trained_tsn, long_vi
 MEASURE = """
 import sys, threading
 from dataclasses import replace
-from actionrec.engine.inference import load_checkpoint
+from actionrec.engine.recognizer import load
 from actionrec.engine.windows import slide
 from actionrec.runtime import tune_allocator
 tune_allocator()  # as the command line runs
-cfg, names, model, _ = load_checkpoint(sys.argv[1], device="cpu")
+recognizer = load(sys.argv[1], device="cpu")
+cfg, names, model = recognizer.config, recognizer.classes, recognizer.model
 # frames of 128x128 (the network pools globally): 48 KiB each, so that holding them would show
 cfg = replace(cfg, data=replace(cfg.data, size=112, short_side=128),
               test=replace(cfg.test, short_side=128))

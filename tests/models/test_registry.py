@@ -66,7 +66,7 @@ def test_videos_of_a_batch_stay_apart(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_runs_under_bf16_autocast_as_train_amp_does(name):
-    """``train.amp`` on the CPU: bf16 autocast, channels_last as the engine runs the models, in
+    """``runtime.precision`` amp on the CPU: bf16 autocast, channels_last as the engine runs the models, in
     evaluation (no-grad paths such as STM's in-place fused add included) and in training."""
     model, x = build_with_input(name, **TINY, batch=2, generator=torch.Generator().manual_seed(1))
     model = to_channels_last(model).eval()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from actionrec.engine.inference import load_checkpoint
+from actionrec.engine.recognizer import load
 from tests.conftest import run
 from tests.parity.weights import clips, state_for
 
@@ -28,7 +28,7 @@ def recorded(name: str) -> dict:
 
 
 def our_logits(checkpoint: Path, spec: dict) -> torch.Tensor:
-    cfg, _, model, _ = load_checkpoint(checkpoint, device="cpu")
+    model = load(checkpoint, device="cpu").model
     x = clips(spec["batch"], spec["frames"], spec["size"], spec["seed"])
     with torch.no_grad():
         return model(x)

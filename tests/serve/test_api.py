@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from actionrec.engine.inference import load_checkpoint, predict_videos
+from actionrec.engine.inference import predict_videos
+from actionrec.engine.recognizer import load
 from actionrec.engine.windows import slide
 from actionrec.models.registry import example_input, get_spec
 from actionrec.report.flops import count_macs, count_params
@@ -32,7 +33,8 @@ def test_model_and_health(server, trained_tsn):
                                                "capacity": 2, "uploading": 0,
                                                "upload_capacity": 8})
     code, info, _ = call(url, "/v1/model")
-    cfg, names, model, _ = load_checkpoint(trained_tsn, device="cpu")
+    recognizer = load(trained_tsn, device="cpu")
+    names, model = recognizer.classes, recognizer.model
     example = example_input(get_spec("tsn"), frames=4, size=32)
     assert code == 200 and info["classes"] == names and info["model"] == "tsn"
     assert info["params"] == count_params(model) and info["macs_per_view"] == count_macs(
@@ -52,7 +54,8 @@ def test_prediction_equals_predicts_with_timeline_and_maps(server, trained_tsn, 
     assert [t["class"] for t in body["top"]] == [c for c, _ in expected.top]
     np.testing.assert_allclose([t["prob"] for t in body["top"]], [p for _, p in expected.top],
                                rtol=1e-5)
-    cfg, names, model, _ = load_checkpoint(trained_tsn, device="cpu")
+    recognizer = load(trained_tsn, device="cpu")
+    cfg, model = recognizer.config, recognizer.model
     timeline = slide(model, cfg, str(clip), window=2, stride=1, progress=False)
     windows = body["timeline"]["windows"]
     assert [(w["start"], w["end"]) for w in windows] == [
