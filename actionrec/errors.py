@@ -6,7 +6,23 @@ key or value at fault and what was expected.
 
 
 class ActionrecError(Exception):
-    """Bad input from the user: a file, a line, a key or a value, named in the message."""
+    """Bad input from the user: a file, a line, a key or a value, named in the message.
+
+    A message names an option of the call that failed as ``{option}``, and ``options`` says how
+    a Python caller gives each (``{"resume": "resume=True"}``): ``str()`` reads so, and the CLI
+    words the same message with its flags (``worded``). No library message names a flag.
+    """
+
+    def __init__(self, message: str = "", options: dict[str, str] | None = None):
+        self.template, self.options = message, dict(options or {})
+        super().__init__(self.worded({}))
+
+    def worded(self, flags: dict[str, str]) -> str:
+        """The message with each ``{option}`` as ``flags`` names it, else as Python gives it."""
+        text = self.template
+        for option, python in self.options.items():
+            text = text.replace("{" + option + "}", flags.get(option, python))
+        return text
 
 
 class ConfigError(ActionrecError):

@@ -65,7 +65,8 @@ CASES = [
     ("test clips 0", "test {cfg} --checkpoint {ckpt} --set test.clips=0", "test.clips: 0"),
     ("test batch 0", "test {cfg} --checkpoint {ckpt} --set test.batch_size=0",
      "test.batch_size: 0"),
-    ("finished work dir", "train {cfg}", "already holds a training run"),
+    ("finished work dir", "train {cfg}", "use --resume to continue it, another --work-dir, or "
+                                          "--overwrite"),
     ("resume lr", "train {cfg} --resume --set train.lr=0.5 train.epochs=2",
      "train.lr: 0.01 -> 0.5"),
     ("resume optimizer", "train {cfg} --resume --set train.optimizer=adam",

@@ -37,6 +37,13 @@ COMMANDS = (data, train, test, predict, models, flops, tables, bench, diagnose, 
             analyze, cam, demo, zoo, convert, serve)
 
 
+# the flag of each option that library errors name (errors.ActionrecError.worded)
+FLAGS = {"resume": "--resume", "overwrite": "--overwrite", "work_dir": "--work-dir",
+         "layout": "--from", "classes": "--classes", "labels": "--labels", "partial": "--partial",
+         "model": "--model", "backbone": "--backbone", "data_file": "--data DATA_YAML",
+         "pairs": "--pairs", "size": "--size", "frames": "--frames", "videos": "--videos"}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="actionrec", description="Efficient video action "
                                      "recognition: StNet, STM, GST and MSTI-Net in PyTorch.")
@@ -58,13 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except Interrupted as e:  # Ctrl-C: one line saying where the work is
-        print(f"actionrec: {e}", file=sys.stderr)
+        print(f"actionrec: {e.worded(FLAGS)}", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
         print("actionrec: interrupted", file=sys.stderr)
         return 130
     except (ActionrecError, FileNotFoundError) as e:  # user errors: one line, no traceback
-        print(f"actionrec: error: {e}", file=sys.stderr)
+        text = e.worded(FLAGS) if isinstance(e, ActionrecError) else e
+        print(f"actionrec: error: {text}", file=sys.stderr)
         return 2
     except (MemoryError, RuntimeError) as e:  # a size from a config, checkpoint or flag
         if not isinstance(e, MemoryError) and not any(s in str(e) for s in OUT_OF_MEMORY):

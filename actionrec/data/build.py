@@ -18,9 +18,9 @@ from .video import MAX_PIXELS
 def resolve(cfg: Config, path: str, what: str) -> str:
     """A data path as given, or relative to ``data.root`` when it does not exist as given."""
     if not path:
-        hint = (f" and {cfg.data.prepared} does not exist: run `actionrec data prepare` (or pass "
-                "--data DATA_YAML)") if cfg.data.prepared else ""
-        raise ActionrecError(f"data.{what} is not set{hint}")
+        hint = (f" and {cfg.data.prepared} does not exist: run `actionrec data prepare` (or give "
+                "{data_file})") if cfg.data.prepared else ""
+        raise ActionrecError(f"data.{what} is not set{hint}", {"data_file": "data_file="})
     if os.path.exists(path) or os.path.isabs(path) or not cfg.data.root:
         return path
     return os.path.join(cfg.data.root, path)

@@ -158,6 +158,10 @@ def render_video(label: int, rng: np.random.Generator, *, frames: int, size: int
 
 
 # -- dataset ---------------------------------------------------------------------------------------
+# the SynthSpec fields its errors name, as a Python caller gives them
+SPEC = {"pairs": "pairs", "size": "size", "frames": "frames", "videos": "videos"}
+
+
 @dataclass(frozen=True)
 class SynthSpec:
     videos: int = 600
@@ -176,16 +180,17 @@ class SynthSpec:
     def validate(self) -> None:
         if not self.pairs or not set(self.pairs) <= set(range(len(PAIRS))) \
                 or len(set(self.pairs)) != len(self.pairs):
-            raise ActionrecError(f"--pairs must be distinct numbers in 0..{len(PAIRS) - 1}, "
-                                 f"got {list(self.pairs)}")
+            raise ActionrecError(f"{{pairs}} must be distinct numbers in 0..{len(PAIRS) - 1}, "
+                                 f"got {list(self.pairs)}", SPEC)
         if self.size < 16 or self.size % 2:
-            raise ActionrecError(f"--size must be even and >= 16 (h264 with 4:2:0), got {self.size}")
+            raise ActionrecError(f"{{size}} must be even and >= 16 (h264 with 4:2:0), got "
+                                 f"{self.size}", SPEC)
         if self.frames < 2:
-            raise ActionrecError(f"--frames must be >= 2, got {self.frames}")
+            raise ActionrecError(f"{{frames}} must be >= 2, got {self.frames}", SPEC)
         n = len(self.classes)
         if self.videos // n < 2:
-            raise ActionrecError(f"--videos must be >= {2 * n} ({n} classes, each needs a train "
-                                 f"and a val video), got {self.videos}")
+            raise ActionrecError(f"{{videos}} must be >= {2 * n} ({n} classes, each needs a train "
+                                 f"and a val video), got {self.videos}", SPEC)
 
 
 def _write_one(job: tuple[str, int, int, SynthSpec]) -> None:
@@ -211,8 +216,9 @@ def generate(out: str | os.PathLike, spec: SynthSpec = SynthSpec(), *, workers: 
     out = Path(out)
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
-            raise ActionrecError(f"{out} is not empty; generate into a new folder, or pass "
-                                 "--overwrite to replace the dataset generated there before")
+            raise ActionrecError(f"{out} is not empty; generate into a new folder, or give "
+                                 "{overwrite} to replace the dataset generated there before",
+                                 {"overwrite": "overwrite=True"})
         if not (out / "synth.json").is_file():
             raise ActionrecError(f"{out} holds no generated dataset (no synth.json): not "
                                  "deleting it; generate into a new folder")

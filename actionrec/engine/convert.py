@@ -63,7 +63,8 @@ def layout_of(path: str | Path, source: dict, layout: str) -> str:
     found = detect_layout(set(source))
     if found is None:
         raise CheckpointError(f"{path}: its keys ({', '.join(list(source)[:3])}, ...) are in none "
-                              f"of the layouts {', '.join(LAYOUTS)}; name one with --from")
+                              f"of the layouts {', '.join(LAYOUTS)}; name one with {{layout}}",
+                              {"layout": "layout="})
     return found
 
 
@@ -90,6 +91,11 @@ def source_classes(path: str | Path, source: dict, layout: str) -> int | None:
     return int(weights[0].shape[0]) if weights and weights[0].shape[0] else None
 
 
+# the options convert_checkpoint's errors name, as a Python caller gives them
+OPTIONS = {"layout": "layout=", "classes": "classes=", "labels": "labels=",
+           "partial": "partial=True", "model": "cfg.model.name", "backbone": "cfg.model.backbone"}
+
+
 def convert_checkpoint(src: str | Path, out: str | Path, cfg: Config, *, layout: str = "auto",
                        labels: str | None = None, classes: int | None = None,
                        partial: bool = False) -> Conversion:
@@ -102,10 +108,11 @@ def convert_checkpoint(src: str | Path, out: str | Path, cfg: Config, *, layout:
     names = read_label_map(labels) if labels else None
     count = classes or (len(names) if names else None) or source_classes(src, source, layout)
     if count is None:
-        raise CheckpointError(f"{src}: no classifier found to count the classes; pass --classes "
-                              "or --labels")
+        raise CheckpointError(f"{src}: no classifier found to count the classes; give {{classes}} "
+                              "or {labels}", OPTIONS)
     if names is not None and len(names) != count:
-        raise CheckpointError(f"--labels {labels} lists {len(names)} classes, --classes {count}")
+        raise CheckpointError(f"{{labels}} {labels} lists {len(names)} classes, {{classes}} "
+                              f"{count}", OPTIONS)
     names = names or [str(i) for i in range(count)]
     cfg = replace(cfg, model=replace(cfg.model, pretrained=None))
     model = model_from_config(cfg, count)
@@ -115,8 +122,8 @@ def convert_checkpoint(src: str | Path, out: str | Path, cfg: Config, *, layout:
         raise CheckpointError(
             f"{src}: not written: {len(gaps)} differences keep {cfg.model.name} from computing "
             "what the source computed "
-            f"({'; '.join(gaps[:4])}{' ...' if len(gaps) > 4 else ''}); check --model, "
-            "--backbone and --from, or pass --partial to write it anyway")
+            f"({'; '.join(gaps[:4])}{' ...' if len(gaps) > 4 else ''}); check {{model}}, "
+            "{backbone} and {layout}, or give {partial} to write it anyway", OPTIONS)
     save_weights(out, model, cfg, names)
     return conversion
 

@@ -97,6 +97,8 @@ def lr_factor(cfg: Config, steps_per_epoch: int):
 RESUMABLE = ("train.epochs", "train.eval_every", "train.log_every", "train.keep_last",
              "runtime.device", "runtime.threads", "runtime.dist_timeout", "data.workers",
              "data.root", "data.prepared", "work_dir", "test.", "recipe.")
+# the options train's errors name, as a Python caller gives them
+OPTIONS = {"resume": "resume=True", "overwrite": "overwrite=True", "work_dir": "work_dir"}
 RUN_FILES = ("epoch_*.safetensors", "epoch_*.state.pt", BEST, LATEST, "log.jsonl", "config.yaml")
 
 
@@ -155,7 +157,7 @@ class Trainer:
         if found:
             self._resume(*found)
         elif resume:
-            log.info("--resume: no checkpoint in %s, starting from scratch", self.work_dir)
+            log.info("resuming: no checkpoint in %s, starting from scratch", self.work_dir)
         self.net = (distributed.replicate(self.model, self.device) if self.dist.distributed
                     else self.model)
         if self.dist.main:
@@ -171,8 +173,8 @@ class Trainer:
             if not overwrite:
                 raise ActionrecError(
                     f"{self.work_dir} already holds a training run (latest.json: epoch "
-                    f"{found[1]['epoch'] + 1}); use --resume to continue it, another --work-dir, "
-                    "or --overwrite to delete it and start over")
+                    f"{found[1]['epoch'] + 1}); use {{resume}} to continue it, another "
+                    "{work_dir}, or {overwrite} to delete it and start over", OPTIONS)
             distributed.barrier()  # every rank has read the run before rank 0 deletes it
             if main:
                 self._delete_run()
@@ -256,7 +258,7 @@ class Trainer:
             for path in self.work_dir.glob(pattern):
                 path.unlink()
         shutil.rmtree(self.work_dir / "tb", ignore_errors=True)
-        log.info("--overwrite: deleted the previous run in %s", self.work_dir)
+        log.info("deleted the previous run in %s (overwrite)", self.work_dir)
 
     def _check_resumable(self, weights: Path) -> None:
         """Refuse a resume whose config differs from the checkpoint's in a key outside
@@ -266,9 +268,10 @@ class Trainer:
                    if not key.startswith(RESUMABLE)]
         if changed:
             raise ActionrecError(
-                f"--resume: the config differs from the one {weights.name} was trained with in "
+                f"{{resume}}: the config differs from the one {weights.name} was trained with in "
                 + "; ".join(f"{k}: {old!r} -> {new!r}" for k, old, new in changed)
-                + f" (only {', '.join(RESUMABLE)} may change); start a new --work-dir instead")
+                + f" (only {', '.join(RESUMABLE)} may change); start a new {{work_dir}} instead",
+                OPTIONS)
 
     def _state(self, epoch: int, line: dict) -> dict:
         state = {"epoch": epoch, "optimizer": self.optimizer.state_dict(),
@@ -456,5 +459,5 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False) -> dict
             return trainer.fit()
         except KeyboardInterrupt:
             raise Interrupted(f"interrupted; last checkpoint: {trainer.last_checkpoint or 'none yet'}"
-                              + (" (continue with --resume)" if trainer.last_checkpoint else "")
-                              ) from None
+                              + (" (continue with {resume})" if trainer.last_checkpoint else ""),
+                              OPTIONS) from None

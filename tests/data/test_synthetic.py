@@ -69,9 +69,10 @@ def test_frames_are_not_static_and_classes_differ():
 
 
 def test_spec_validation():
-    with pytest.raises(ActionrecError, match="--size must be even"):
+    """The library names the spec's fields; the CLI (tests/test_cli_data.py) its flags."""
+    with pytest.raises(ActionrecError, match="^size must be even"):
         SynthSpec(size=33).validate()
-    with pytest.raises(ActionrecError, match="--videos must be >= 20"):
+    with pytest.raises(ActionrecError, match="^videos must be >= 20"):
         SynthSpec(videos=10).validate()
 
 
