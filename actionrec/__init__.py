@@ -34,7 +34,7 @@ _EXPORTS = {
     "InputSpec": ("actionrec.engine.recognizer", "InputSpec"),
     "build_model": ("actionrec.models.registry", "build_model"),
     "MODELS": ("actionrec.models.registry", "MODELS"),
-    "read_config": ("actionrec.config", "load_config"),
+    "read_config": ("actionrec.config", "read_config"),
     "Config": ("actionrec.config", "Config"),
     "Trainer": ("actionrec.engine.train", "Trainer"),
     "train": ("actionrec.engine.train", "train"),

@@ -127,7 +127,7 @@ class RecipeInfo:
 @dataclass
 class Config:
     """A whole config: the ``model``, ``data``, ``train`` and ``test`` sections, the ``runtime``
-    they run with, the work dir and the ``recipe`` it reproduces (``load_config`` reads one)."""
+    they run with, the work dir and the ``recipe`` it reproduces (``read_config`` reads one)."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -410,7 +410,7 @@ def data_file_text(data: dict, note: str) -> str:
     return comment + yaml.safe_dump({"data": data}, sort_keys=False)
 
 
-def load_config(path: str | Path | None, overrides: list[str] = (), *, data: dict | None = None,
+def read_config(path: str | Path | None, overrides: list[str] = (), *, data: dict | None = None,
                 source: str = "config", data_file: str | Path | None = None) -> Config:
     """Config from a YAML file (or a dict via ``data``, errors naming ``source``), then the
     dataset of ``data_file`` (a prepared ``data.yaml``; by default ``data.prepared`` where that

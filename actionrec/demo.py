@@ -67,7 +67,7 @@ def train_recipes(models: list[str], synth: Path, work: Path, overrides: Sequenc
                   *, report=print) -> list[dict]:
     """Train and evaluate each model's recipe on the dataset in ``synth``; one row per model.
     ``report`` gets the table so far after each model."""
-    from .config import load_config
+    from .config import read_config
     from .data.build import class_names
     from .engine.build import model_from_config
     from .engine.inference import evaluate_checkpoint
@@ -76,7 +76,7 @@ def train_recipes(models: list[str], synth: Path, work: Path, overrides: Sequenc
 
     rows = []
     for name in models:
-        cfg = load_config(RECIPES[name], [f"data.root={synth}", f"work_dir={work / name}",
+        cfg = read_config(RECIPES[name], [f"data.root={synth}", f"work_dir={work / name}",
                                           *overrides])
         report(f"\n[{len(rows) + 1}/{len(models)}] training {name}-{cfg.model.backbone} "
                f"({cfg.model.num_frames} frames, {cfg.data.size}x{cfg.data.size}, "

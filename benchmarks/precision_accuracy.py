@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from actionrec.analysis.benchmark import time_call
-from actionrec.config import load_config
+from actionrec.config import read_config
 from actionrec.data.synthetic import SynthSpec, generate
 from actionrec.engine.build import config_example
 from actionrec.engine.inference import evaluate_checkpoint
@@ -34,7 +34,7 @@ RECIPE = Path(__file__).resolve().parents[1] / "actionrec/configs/demo/tsn_r18_s
 
 
 def run(name: str, data: Path, work: Path, epochs: int, amp: bool):
-    cfg = load_config(RECIPE, [
+    cfg = read_config(RECIPE, [
         f"model.name={name}", f"data.root={data}", f"work_dir={work}", f"train.epochs={epochs}",
         "data.size=32", "data.short_side=32", "data.scales=[1.0, 0.875]", "train.batch_size=8",
         "train.deterministic=true", "data.workers=0", f"runtime.precision={'amp' if amp else 'fp32'}"])

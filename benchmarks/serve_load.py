@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from actionrec.config import load_config
+from actionrec.config import read_config
 from actionrec.data.synthetic import CLASSES, render_video, write_video
 from actionrec.engine.build import model_from_config
 from actionrec.engine.checkpoint import save_weights
@@ -34,7 +34,7 @@ RECIPE = Path(__file__).resolve().parents[1] / "actionrec/configs/demo/tsn_r18_s
 
 
 def fresh_checkpoint(folder: Path) -> Path:
-    cfg = load_config(RECIPE)
+    cfg = read_config(RECIPE)
     path = folder / "tsn_r18_fresh.safetensors"
     save_weights(path, model_from_config(cfg, len(CLASSES)), cfg, list(CLASSES))
     return path

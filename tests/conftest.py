@@ -154,9 +154,9 @@ def run(capsys, *argv) -> tuple[int, str, str]:
 
 def tiny_config(synth: Path, work_dir: Path, *overrides: str):
     """TSN-R18, 4 frames of 32x32 on the small synthetic set: a 2-epoch run takes seconds."""
-    from actionrec.config import load_config
+    from actionrec.config import read_config
 
-    return load_config(None, [
+    return read_config(None, [
         "model.name=tsn", "model.backbone=resnet18", "model.num_frames=4", "model.dropout=0.5",
         f"data.root={synth}", "data.train_list=train.txt", "data.val_list=val.txt",
         "data.label_map=labels.txt", "data.size=32", "data.short_side=32", "data.flip=false",

@@ -1,7 +1,7 @@
 import pytest
 
 from actionrec.cli import main
-from actionrec.config import load_config
+from actionrec.config import read_config
 from actionrec.engine.train import train
 from tests.conftest import REPO, tiny_config
 
@@ -65,7 +65,7 @@ def test_cam_of_a_trained_temporal_model_peaks_where_the_video_moves(tmp_path):
 
     size, canvas, frames = 96, 192, 8
     generate(tmp_path / "synth", SynthSpec(videos=120, frames=16, size=size, seed=5, pairs=(0,)))
-    cfg = load_config(REPO / "actionrec/configs/demo/tsn_r18_synth.yaml", [
+    cfg = read_config(REPO / "actionrec/configs/demo/tsn_r18_synth.yaml", [
         "model.name=stm", f"data.root={tmp_path / 'synth'}", f"work_dir={tmp_path / 'stm'}",
         "train.epochs=8", f"data.size={size}", f"data.short_side={size}",
         "data.scales=[1.0, 0.875]", "train.batch_size=8", "data.workers=0",

@@ -86,12 +86,12 @@ def test_one_line_errors(capsys, config_file, tmp_path, trained_tsn):
     assert code == 2 and "nope.safetensors: checkpoint not found" in err
     # a checkpoint of another architecture: its metadata says so, or its keys do
     other = build_model("tsn", num_classes=10, num_frames=4, backbone="resnet34")
-    from actionrec.config import load_config
+    from actionrec.config import read_config
 
-    save_weights(tmp_path / "r34.safetensors", other, load_config(None), [str(i) for i in range(10)])
+    save_weights(tmp_path / "r34.safetensors", other, read_config(None), [str(i) for i in range(10)])
     code, _, err = run(capsys, "test", config_file, "--checkpoint", tmp_path / "r34.safetensors")
     assert code == 2 and "model.backbone: 'resnet50' (checkpoint) vs 'resnet18' (config)" in err
-    cfg = load_config(config_file)  # metadata that agrees with the config, weights that do not
+    cfg = read_config(config_file)  # metadata that agrees with the config, weights that do not
     save_weights(tmp_path / "r34_as_r18.safetensors", other, cfg, class_names(cfg))
     code, _, err = run(capsys, "test", config_file, "--checkpoint", tmp_path / "r34_as_r18.safetensors")
     assert code == 2 and "does not fit the model (TSN)" in err and "unexpected: backbone.layer1.2" in err

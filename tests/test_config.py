@@ -1,6 +1,6 @@
 import pytest
 
-from actionrec.config import dump_config, load_config
+from actionrec.config import dump_config, read_config
 from actionrec.errors import ConfigError
 
 
@@ -9,13 +9,13 @@ def test_defaults_yaml_and_overrides(tmp_path):
     base.write_text("model:\n  name: tsn\n  backbone: resnet18\ntrain:\n  lr: 0.1\n  epochs: 3\n")
     child = tmp_path / "child.yaml"
     child.write_text("_base_: base.yaml\ntrain:\n  epochs: 5\n")
-    cfg = load_config(child, ["train.lr=2e-3", "model.options.alpha=0.25", "data.scales=[1, 0.5]"])
+    cfg = read_config(child, ["train.lr=2e-3", "model.options.alpha=0.25", "data.scales=[1, 0.5]"])
     assert (cfg.model.backbone, cfg.train.epochs, cfg.train.lr) == ("resnet18", 5, 0.002)
     assert cfg.model.options == {"alpha": 0.25} and cfg.data.scales == [1, 0.5]
     assert cfg.train.momentum == 0.9  # default kept
     again = tmp_path / "dumped.yaml"
     again.write_text(dump_config(cfg))
-    assert load_config(again) == cfg
+    assert read_config(again) == cfg
 
 
 @pytest.mark.parametrize("override,message", [
@@ -34,18 +34,18 @@ def test_errors_name_the_key(tmp_path, override, message):
     path = tmp_path / "c.yaml"
     path.write_text("train:\n  epochs: 1\n")
     with pytest.raises(ConfigError, match=message):
-        load_config(path, override)
+        read_config(path, override)
 
 
 def test_bad_files(tmp_path):
     with pytest.raises(ConfigError, match="missing.yaml: config file not found"):
-        load_config(tmp_path / "missing.yaml")
+        read_config(tmp_path / "missing.yaml")
     (tmp_path / "bad.yaml").write_text("train: [1, 2\n")
     with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
-        load_config(tmp_path / "bad.yaml")
+        read_config(tmp_path / "bad.yaml")
     (tmp_path / "cycle.yaml").write_text("_base_: cycle.yaml\n")
     with pytest.raises(ConfigError, match="_base_ cycle"):
-        load_config(tmp_path / "cycle.yaml")
+        read_config(tmp_path / "cycle.yaml")
 
 
 def test_shipped_configs_load():
@@ -55,4 +55,4 @@ def test_shipped_configs_load():
     configs = sorted([*repo.glob("configs/**/*.yaml"), *repo.glob("actionrec/configs/**/*.yaml")])
     assert configs
     for path in configs:
-        load_config(path)
+        read_config(path)

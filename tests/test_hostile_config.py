@@ -12,7 +12,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actionrec.config import ITEMS, LIMITS, Config, load_config
+from actionrec.config import ITEMS, LIMITS, Config, read_config
 from actionrec.engine.build import config_options
 from actionrec.errors import ActionrecError, ConfigError
 from actionrec.validate import Range
@@ -29,7 +29,7 @@ def bomb(levels: int = 9, width: int = 9) -> str:
 
 def refused(path, overrides=(), *, match: str) -> str:
     with pytest.raises(ConfigError, match=match) as e:
-        load_config(path, list(overrides))
+        read_config(path, list(overrides))
     message = str(e.value)
     assert "\n" not in message and len(message) < 600, message
     return message
@@ -83,7 +83,7 @@ def test_a_long_base_chain_is_refused(tmp_path):
         (tmp_path / f"c{i}.yaml").write_text(f"_base_: c{i + 1}.yaml\n" if i < 1499 else "")
     refused(tmp_path / "c0.yaml", match=rf"^{tmp_path / 'c0.yaml'}: a _base_ chain of more than 16")
     (tmp_path / "c1483.yaml").write_text("train:\n  epochs: 3\n")  # 16 files: allowed
-    assert load_config(tmp_path / "c1468.yaml").train.epochs == 3
+    assert read_config(tmp_path / "c1468.yaml").train.epochs == 3
 
 
 @pytest.mark.parametrize("base", ['"a\\nb.yaml"', '"a\\0b.yaml"', "[a.yaml, b.yaml]"])
@@ -156,14 +156,14 @@ def test_every_number_key_refuses_what_no_run_can_use(ok, section, key, kind):
     ("alpha=0.25", "model.options.alpha: model 'tsn' has no option alpha; its options: backbone="),
 ])
 def test_model_options_are_checked_against_the_builder(ok, option, message):
-    cfg = load_config(ok, [f"model.options.{option}"])
+    cfg = read_config(ok, [f"model.options.{option}"])
     with pytest.raises(ConfigError) as e:
         config_options(cfg)
     assert str(e.value).startswith(message)
 
 
 def test_model_options_of_the_right_type_pass(ok):
-    cfg = load_config(ok, ["model.name=stm", "model.options.stages=[3, 4]",
+    cfg = read_config(ok, ["model.name=stm", "model.options.stages=[3, 4]",
                            "model.options.partial_bn=true", "model.options.dropout=1"])
     options = config_options(cfg)
     assert options["stages"] == [3, 4] and options["partial_bn"] is True
@@ -276,7 +276,7 @@ EXTREMES = [0, -1, 2**31, 2**63, 10**400, -10**400, "1e999", ".inf", ".nan", "1e
 
 def test_every_key_with_every_extreme_value():
     for item in [f"{key}={value}" for key in DOTTED for value in EXTREMES]:
-        holds(functools.partial(load_config, None, [item]))
+        holds(functools.partial(read_config, None, [item]))
 
 
 @pytest.fixture(scope="module")
@@ -289,7 +289,7 @@ def scratch(tmp_path_factory):
 def test_any_config_text_loads_inside_its_limits_or_is_one_line(scratch, text):
     path = scratch / "c.yaml"
     path.write_text(text)
-    holds(lambda: load_config(path))
+    holds(lambda: read_config(path))
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -297,13 +297,13 @@ def test_any_config_text_loads_inside_its_limits_or_is_one_line(scratch, text):
 def test_any_text_as_a_config_is_one_line_or_a_config(scratch, text):
     path = scratch / "t.yaml"
     path.write_bytes(text.encode("utf-8", "surrogatepass"))
-    holds(lambda: load_config(path))
+    holds(lambda: read_config(path))
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(items=st.lists(override(), max_size=5), name=st.sampled_from(["tsn", "stm", "gst", "x"]))
 def test_any_set_items_load_inside_their_limits_or_are_one_line(items, name):
-    holds(lambda: load_config(None, [f"model.name={name}", *items]))
+    holds(lambda: read_config(None, [f"model.name={name}", *items]))
 
 
 def test_a_nul_character_in_a_text_value_is_refused(tmp_path, ok, capsys):

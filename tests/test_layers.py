@@ -108,7 +108,7 @@ def test_relative_imports_resolve(tmp_path, source, target):
 # below the CLI and the server, messages never name a flag: an error names the option as
 # ``{option}`` and the CLI words it (errors.ActionrecError.worded); what stays allowed is a
 # command line quoted for the user to run (`actionrec ...`, `torchrun ...`) and config.py's
-# --set, the name of its own override syntax (load_config's overrides)
+# --set, the name of its own override syntax (read_config's overrides)
 LIBRARY = ("errors.py", "validate.py", "files.py", "runtime.py", "export.py", "config.py",
            "models", "data", "report", "engine")
 FLAG = re.compile(r"(?<![\w-])--[a-z][\w-]*")

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from actionrec.cli import main
-from actionrec.config import load_config
+from actionrec.config import read_config
 from actionrec.data.synthetic import SynthSpec, generate
 from actionrec.engine.inference import evaluate_checkpoint
 from actionrec.engine.train import train
@@ -23,7 +23,7 @@ def pairs_data(tmp_path_factory):
 
 @functools.cache  # a model trained for one test is reused by the next (diagnose)
 def reversal_pair_accuracy(name: str, out, *overrides: str) -> float:
-    cfg = load_config(REPO / "actionrec/configs/demo/tsn_r18_synth.yaml", [
+    cfg = read_config(REPO / "actionrec/configs/demo/tsn_r18_synth.yaml", [
         f"model.name={name}", f"data.root={out / 'synth'}", f"work_dir={out / name}",
         "train.epochs=15", "data.size=32", "data.short_side=32", "data.scales=[1.0, 0.875]",
         "train.batch_size=8", "train.deterministic=true", "data.workers=0", *overrides])

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from actionrec.config import RuntimeConfig, load_config
+from actionrec.config import RuntimeConfig, read_config
 from actionrec.engine import inference
 from actionrec.engine.build import use_runtime
 from actionrec.engine.checkpoint import read_metadata
@@ -26,7 +26,7 @@ def test_the_old_train_keys_are_read_into_runtime_with_a_warning(tmp_path, caplo
     path.write_text("train:\n  amp: true\n  channels_last: false\n  device: cpu\n"
                     "  dist_timeout: 30\n  lr: 0.5\n")
     with caplog.at_level(logging.WARNING):
-        cfg = load_config(path, ["train.amp=false"])
+        cfg = read_config(path, ["train.amp=false"])
     assert (cfg.runtime.precision, cfg.runtime.layout, cfg.runtime.device,
             cfg.runtime.dist_timeout, cfg.train.lr) == ("fp32", "contiguous", "cpu", 30.0, 0.5)
     said = caplog.text
@@ -38,13 +38,13 @@ def test_the_old_train_keys_are_read_into_runtime_with_a_warning(tmp_path, caplo
                                        ["train.device=cpu", "runtime.device=cpu"]])
 def test_a_setting_given_in_both_places_is_refused(overrides):
     with pytest.raises(ConfigError, match=r"^--set: train\.\w+ and runtime\.\w+ are one setting"):
-        load_config(None, overrides)
+        read_config(None, overrides)
 
 
 def test_a_base_file_may_use_the_old_key_and_its_child_the_new_one(tmp_path):
     (tmp_path / "base.yaml").write_text("train:\n  amp: true\n")
     (tmp_path / "child.yaml").write_text("_base_: base.yaml\nruntime:\n  precision: fp32\n")
-    assert load_config(tmp_path / "child.yaml").runtime.precision == "fp32"
+    assert read_config(tmp_path / "child.yaml").runtime.precision == "fp32"
 
 
 def test_a_checkpoint_from_before_runtime_loads_and_scores_as_it_did():

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import Config, load_config
+from ..config import Config, read_config
 from ..errors import ActionrecError
 from ..report.tables import markdown_table, text_table
 from .paper import PAPER_ROWS, compare_model
@@ -61,7 +61,7 @@ def recipe_paths(folder: str | Path = "configs") -> list[Path]:
 def zoo_rows(folder: str | Path = "configs") -> list[ZooRow]:
     rows, counted = [], {}
     for path in recipe_paths(folder):
-        cfg = load_config(path)
+        cfg = read_config(path)
         r, m = cfg.recipe, cfg.model
         if r.dataset not in DATASETS or not r.paper or not r.table:
             raise ActionrecError(f"{path}: recipe.paper, recipe.table and recipe.dataset (one of "

@@ -62,9 +62,9 @@ def model_options(args: argparse.Namespace) -> dict:
     return parse_overrides(args.opt)
 
 
-def load_config(args: argparse.Namespace) -> Config:
+def read_config(args: argparse.Namespace) -> Config:
     """The config of ``args.config`` with ``--set`` and, where the command has it, ``--work-dir``."""
-    from ..config import load_config as load
+    from ..config import read_config as load
 
     overrides = list(args.set)
     if getattr(args, "device", None):

@@ -31,7 +31,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..config import load_config
+    from ..config import read_config
     from ..engine.convert import convert_checkpoint
     from ..errors import CliError
 
@@ -40,7 +40,7 @@ def run(args) -> int:
              if value is not None]
     if not args.config and not args.model:
         raise CliError("convert: give --model NAME (with --backbone, --frames) or --config")
-    cfg = load_config(args.config, [*flags, *args.set])
+    cfg = read_config(args.config, [*flags, *args.set])
     conversion = convert_checkpoint(args.source, args.out, cfg, layout=args.layout,
                                     labels=args.labels, classes=args.classes,
                                     partial=args.partial)

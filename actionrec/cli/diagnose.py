@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ..validate import SEED
-from .common import add_checkpoint, add_config, add_json, add_set, load_config
+from .common import add_checkpoint, add_config, add_json, add_set, read_config
 
 
 def register(sub) -> None:
@@ -24,7 +24,7 @@ def run(args) -> int:
     from ..engine.distributed import is_main
     from ..report.tables import text_table
 
-    cfg = load_config(args)
+    cfg = read_config(args)
     result = diagnose(cfg, args.checkpoint, seed=args.seed)
     if not is_main():  # under torchrun, rank 0 reports for all
         return 0

@@ -49,10 +49,10 @@ def run(args) -> int:
 
 
 def run_int8(args) -> int:
-    from ..config import load_config
+    from ..config import read_config
     from ..engine.quantize import quantize_checkpoint
 
-    cfg = load_config(args.int8, args.set)
+    cfg = read_config(args.int8, args.set)
     report = quantize_checkpoint(cfg, args.checkpoint, args.out, calibration=args.calibration,
                                  max_drop=args.max_drop)
     fp32, int8 = report["fp32"], report["int8"]

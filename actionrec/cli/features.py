@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import add_checkpoint, add_config, add_set, load_config
+from .common import add_checkpoint, add_config, add_set, read_config
 
 
 def register(sub) -> None:
@@ -20,7 +20,7 @@ def register(sub) -> None:
 def run_extract(args) -> int:
     from ..engine.features import extract_features
 
-    lists = extract_features(load_config(args), args.checkpoint, args.out,
+    lists = extract_features(read_config(args), args.checkpoint, args.out,
                              splits=tuple(args.splits))
     for split, path in lists.items():
         print(f"{split}: {path} ({len(path.read_text().splitlines())} feature files)")

@@ -113,7 +113,7 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 def run(args) -> int:
-    from ..config import load_config
+    from ..config import read_config
     from ..errors import CliError
     from ..serve.app import create_app, run_server
     from ..serve.hosts import answered_names, loopback
@@ -125,7 +125,7 @@ def run(args) -> int:
     hosts = answered_names(args.host, args.allow_host)
     sock = listen(args.host, args.port)
     try:
-        cfg = load_config(args.config, args.set) if args.config else None
+        cfg = read_config(args.config, args.set) if args.config else None
         limits = Limits(args.max_upload_mb, args.max_duration, args.workers, args.queue,
                         args.timeout, args.max_pixels, args.uploads, args.upload_timeout,
                         args.upload_min_rate, args.shutdown_timeout)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .common import add_checkpoint, add_config, add_device, add_json, add_set, load_config
+from .common import add_checkpoint, add_config, add_device, add_json, add_set, read_config
 
 
 def register(sub) -> None:
@@ -23,7 +23,7 @@ def run(args) -> int:
     from ..engine.evaluate import format_metrics
     from ..engine.inference import evaluate_checkpoint
 
-    cfg = load_config(args)
+    cfg = read_config(args)
     metrics, paths = evaluate_checkpoint(cfg, args.checkpoint, out_dir=args.out)
     if not is_main():  # under torchrun, rank 0 reports for all
         return 0

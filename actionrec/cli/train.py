@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import add_config, add_set, load_config
+from .common import add_config, add_set, read_config
 
 
 def register(sub) -> None:
@@ -22,7 +22,7 @@ def run(args) -> int:
     from ..engine.distributed import is_main
     from ..engine.train import train
 
-    cfg = load_config(args)
+    cfg = read_config(args)
     result = train(cfg, resume=args.resume, overwrite=args.overwrite)
     if is_main():  # under torchrun, rank 0 reports for all
         what = "val top-1" if cfg.data.val_list else "train acc"

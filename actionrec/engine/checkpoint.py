@@ -35,7 +35,7 @@ from safetensors.torch import save
 from torch import nn
 
 from .. import files
-from ..config import Config, load_config
+from ..config import Config, read_config
 from ..errors import ActionrecError, CheckpointError
 from ..files import TEMPORARY
 from ..models.pretrained import read_weights
@@ -100,7 +100,7 @@ def read_metadata(path: str | os.PathLike) -> tuple[Config, list[str]]:
     if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
         raise CheckpointError(f"{path}: metadata 'classes' must be a non-empty list of names")
     try:
-        cfg = load_config(None, data=values, source=f"{path} metadata")
+        cfg = read_config(None, data=values, source=f"{path} metadata")
     except ActionrecError as e:
         raise CheckpointError(str(e)) from None
     return cfg, names

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import Config, config_diff, load_config
+from ..config import Config, config_diff, read_config
 from ..data.build import build_dataset, class_names
 from ..data.datasets import ListEntry
 from ..data.video import MAX_PIXELS
@@ -144,7 +144,7 @@ def load(checkpoint: str | Path, *, config: Config | str | Path | None = None,
                                       f"range (at most {limit})")
         cfg = on_device(cfg, device or "auto")
     else:
-        cfg = config if isinstance(config, Config) else load_config(config)
+        cfg = config if isinstance(config, Config) else read_config(config)
         cfg = on_device(cfg, device) if device else cfg
         names = class_names(cfg)
         _check_fits(cfg, names, checkpoint)

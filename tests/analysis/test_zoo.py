@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from actionrec.analysis.zoo import recipe_paths
-from actionrec.config import load_config
+from actionrec.config import read_config
 from actionrec.data.build import build_transform, resolve
 from actionrec.data.transforms import MultiScaleCrop, RandomCrop, ThreeCrop
 from actionrec.errors import ActionrecError
@@ -31,7 +31,7 @@ def test_zoo_lists_every_recipe_with_its_paper_row(capsys, monkeypatch):
 
 def test_headline_rows_have_recipes():
     have = {(c.recipe.paper, c.model.name, c.model.backbone, c.model.num_frames, c.recipe.dataset)
-            for c in map(load_config, RECIPES)}
+            for c in map(read_config, RECIPES)}
     wanted = [("STM", "stm", "resnet50", f, d) for f in (8, 16) for d in ("sthv1", "sthv2", "jester")]
     wanted += [("STM", "stm", "resnet50", 16, d) for d in ("kinetics400", "ucf101", "hmdb51")]
     wanted += [("GST", m, "resnet50", 8, "sthv1") for m in ("gst", "gst_large", "c2d", "c3d", "p3d")]
@@ -46,13 +46,13 @@ def test_headline_rows_have_recipes():
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
 def test_recipe_follows_its_papers_protocol(path):
-    cfg = load_config(path)
+    cfg = read_config(path)
     r = cfg.recipe
     assert r.paper and r.table and r.section and r.views, f"{path}: recipe header incomplete"
     assert cfg.data.prepared == f"data/{r.dataset}/data.yaml"
     assert cfg.work_dir == f"work_dirs/{path.stem}"
     # (without the class list a left/right swap cannot be built: the crop is what is checked)
-    train = build_transform(load_config(path, ["data.mirror_swap=false"]), train=True)
+    train = build_transform(read_config(path, ["data.mirror_swap=false"]), train=True)
     assert isinstance(train.transforms[1], PAPER_CROP[r.paper]), f"{path}: training crop"
     if r.paper == "STM" and cfg.test.crops == 3:  # Sec. 4.2: 3 squares of a 256 short side
         test = build_transform(cfg, train=False, crops=3)
@@ -74,7 +74,7 @@ def test_a_recipe_reads_its_prepared_dataset(tmp_path, monkeypatch):
     unchanged; where it does not, the missing list names the file to prepare."""
     monkeypatch.chdir(tmp_path)
     recipe = REPO / "configs/gst/gst_r18_16f_diving48.yaml"
-    cfg = load_config(recipe)
+    cfg = read_config(recipe)
     with pytest.raises(ActionrecError, match=r"data.train_list is not set and data/diving48/data.yaml "
                                          r"does not exist: run `actionrec data prepare`"):
         resolve(cfg, cfg.data.train_list, "train_list")
@@ -82,6 +82,6 @@ def test_a_recipe_reads_its_prepared_dataset(tmp_path, monkeypatch):
     Path("data/diving48/data.yaml").write_text(
         "data:\n  root: /media/diving48\n  train_list: train.txt\n  val_list: val.txt\n"
         "  label_map: labels.txt\n  kind: video\n")
-    cfg = load_config(recipe)
+    cfg = read_config(recipe)
     assert (cfg.data.root, cfg.data.train_list) == ("/media/diving48", "data/diving48/train.txt")
     assert cfg.data.crop == "random" and cfg.model.backbone == "resnet18"  # the recipe's own keys

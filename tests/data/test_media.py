@@ -10,7 +10,7 @@ import textwrap
 import av
 import pytest
 
-from actionrec.config import load_config
+from actionrec.config import read_config
 from actionrec.data.build import build_dataset
 from actionrec.data.datasets import parse_list
 from actionrec.data.media import convert
@@ -65,7 +65,7 @@ def test_extract_frames_from_data_yaml(tmp_path, shared_data, capsys):
     assert [(e.path, e.num_frames, e.label) for e in train] == [
         (os.path.splitext(n)[0], SHARED_CLIPS[n], i) for i, n in enumerate(CLIPS[1:3])]
     assert count_frames(tmp_path / "f" / train[1].path, "img_{:05d}.jpg") == SHARED_CLIPS[CLIPS[2]]
-    cfg = load_config(None, ["data.size=32", "model.num_frames=2"],
+    cfg = read_config(None, ["data.size=32", "model.num_frames=2"],
                       data_file=tmp_path / "f/data.yaml")
     assert (cfg.data.kind, cfg.data.root) == ("rawframes", str((tmp_path / "f").resolve()))
     sample = build_dataset(cfg, "val")[0]

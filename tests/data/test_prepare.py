@@ -14,7 +14,7 @@ import shutil
 import pytest
 from PIL import Image
 
-from actionrec.config import load_config
+from actionrec.config import read_config
 from actionrec.data.build import build_dataset
 from actionrec.data.datasets import parse_list, read_label_map
 from actionrec.data.prepare import PrepareError, prepare
@@ -108,7 +108,7 @@ def test_20bn_csv_frames(tmp_path, shared_data, dataset, prefix, folder, label_f
     assert missing(out) == [["train", "9"], ["val", "2"]]
 
     # the written data.yaml drives the engine: a frame folder decodes through the recipe's data
-    cfg = load_config(None, ["data.size=8", "data.short_side=8", "model.num_frames=2"],
+    cfg = read_config(None, ["data.size=8", "data.short_side=8", "model.num_frames=2"],
                       data_file=out / "data.yaml")
     assert (cfg.data.kind, cfg.data.frame_template) == ("rawframes", "{:05d}.jpg")
     sample = build_dataset(cfg, "val")[0]
@@ -277,9 +277,9 @@ def test_cli_errors_and_train_with_data(tmp_path, shared_data, capsys):
     code, stdout, _ = run(capsys, "data", "prepare", "ucf101", "--annotations",
                           shared_data / "labels/ucf101", "--media", media, "--out", out)
     assert code == 0 and "train: 9537 items, 1 written, 9536 missing" in stdout
-    base = load_config(None, ["data.root=/elsewhere", "data.test_list=/elsewhere/test.txt",
+    base = read_config(None, ["data.root=/elsewhere", "data.test_list=/elsewhere/test.txt",
                               "data.size=32", "model.num_frames=2"])
-    cfg = load_config(None, ["data.size=32", "model.num_frames=2"],
+    cfg = read_config(None, ["data.size=32", "model.num_frames=2"],
                       data=base.to_dict(), data_file=out / "data.yaml")
     assert cfg.data.root == str(media.resolve()) and cfg.data.test_list == ""  # nothing stale
     sample = build_dataset(cfg, "test")[0]  # test_list defaults to the official test split

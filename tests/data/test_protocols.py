@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from actionrec.config import load_config
+from actionrec.config import read_config
 from actionrec.data.build import build_sampler, build_transform
 from actionrec.data.datasets import ListEntry
 from actionrec.data.features import FeatureDataset
@@ -73,14 +73,14 @@ def test_random_resized_crop_boxes():
 def test_config_chooses_the_training_crop():
     for crop, kind in (("multiscale", MultiScaleCrop), ("random", RandomCrop),
                        ("random_resized", RandomResizedCrop)):
-        cfg = load_config(None, [f"data.crop={crop}"])
+        cfg = read_config(None, [f"data.crop={crop}"])
         assert isinstance(build_transform(cfg, train=True).transforms[1], kind)
 
 
 def test_three_crops_are_squares_of_a_256_short_side_resized_to_224():
     """STM Sec. 4.2: "scale the shorter side to 256 ... three crops of 256x256 ... resize them to
     224x224", whatever the training short side."""
-    cfg = load_config(None, ["data.short_side=320", "test.short_side=256", "test.crops=3"])
+    cfg = read_config(None, ["data.short_side=320", "test.short_side=256", "test.crops=3"])
     pipe = build_transform(cfg, train=False, crops=3)
     assert pipe.transforms[0].size == 256 and isinstance(pipe.transforms[1], ThreeCrop)
     clip = torch.randint(0, 256, (2, 3, 256, 340), dtype=torch.uint8)
@@ -92,7 +92,7 @@ def test_three_crops_are_squares_of_a_256_short_side_resized_to_224():
                                  align_corners=False)
         assert (view.float() - expected).abs().max() < 1.5  # uint8 rounding; a shifted box: ~200
     # without test.short_side the test follows the training short side (the old coupling)
-    assert build_transform(load_config(None, ["data.short_side=320"]), train=False,
+    assert build_transform(read_config(None, ["data.short_side=320"]), train=False,
                            crops=3).transforms[0].size == 320
 
 
@@ -101,7 +101,7 @@ def test_five_crops_are_corners_and_centre():
     out, _ = FiveCrop(112)(clip, 0, None)
     assert [box_of(v) for v in out] == [(0, 0, 112, 112), (0, 58, 112, 112), (16, 0, 112, 112),
                                         (16, 58, 112, 112), (8, 29, 112, 112)]
-    cfg = load_config(None, ["test.crops=5"])
+    cfg = read_config(None, ["test.crops=5"])
     assert isinstance(build_transform(cfg, train=False, crops=5).transforms[1], FiveCrop)
 
 
@@ -121,9 +121,9 @@ def test_random_test_clips():
     starts = dense[:, 0]
     assert len(set(starts.tolist())) > 5 and (starts <= 300 - 16).all()
     assert (np.diff(dense, axis=1) == 1).all()
-    cfg = load_config(None, ["test.clip_offsets=random"])
+    cfg = read_config(None, ["test.clip_offsets=random"])
     assert build_sampler(cfg, num_clips=10).test_offsets == "random"
-    assert build_sampler(load_config(None, []), num_clips=10).test_offsets == "even"
+    assert build_sampler(read_config(None, []), num_clips=10).test_offsets == "even"
 
 
 def test_feature_sequences_sampled_evenly_in_training(tmp_path):

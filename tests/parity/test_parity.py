@@ -117,13 +117,13 @@ def test_a_pickle_that_needs_code_is_refused(tmp_path, capsys):
 def test_model_pretrained_takes_an_authors_checkpoint(tmp_path):
     """A Kinetics TSM of the TSM authors initialises GST fine-tuning: the trunk's weights carry
     over (GST's spatial path takes its slice of each 3x3 kernel), the 400-way head does not."""
-    from actionrec.config import load_config
+    from actionrec.config import read_config
     from actionrec.engine.build import model_from_config
 
     state = state_for(recorded("tsm_official")["keys"])
     src = tmp_path / "tsm_k400.pth"
     torch.save({"state_dict": state}, src)
-    cfg = load_config(None, ["model.name=gst", "model.num_frames=8", f"model.pretrained={src}"])
+    cfg = read_config(None, ["model.name=gst", "model.num_frames=8", f"model.pretrained={src}"])
     ours = model_from_config(cfg, 5).state_dict()
     theirs = "module.base_model.layer3.1."
     assert torch.equal(ours["backbone.layer3.1.conv1.weight"], state[theirs + "conv1.net.weight"])
