@@ -98,7 +98,7 @@ class RuntimeConfig:
     analyses, which may each run a checkpoint elsewhere than where it was trained."""
     device: str = "auto"  # auto | cpu | cuda
     precision: str = "fp32"  # fp32 | amp: bf16 autocast on CPU, fp16 AMP (loss scaling) on CUDA
-    layout: str = "channels_last"  # channels_last | contiguous: memory format of model and inputs
+    layout: str = "channels_last"  # channels_last | contiguous: the memory format of the model
     threads: int | None = None  # PyTorch's CPU threads per process; null: PyTorch's choice
     dist_timeout: float = 600.0  # torchrun: seconds a rank waits for the others before failing
 
@@ -293,12 +293,14 @@ def _moved(values: dict, source: str, *, warn: bool) -> dict:
     train = values.get("train")
     if not isinstance(train, dict) or not any(key in train for _, key in MOVED):
         return values
-    train, runtime = dict(train), values.get("runtime", {})
-    runtime = dict(runtime) if isinstance(runtime, dict) else runtime
+    runtime = values.get("runtime") or {}
+    if not isinstance(runtime, dict):
+        return values  # not a mapping: building the config says so
+    train, runtime = dict(train), dict(runtime)
     for (_, key), (new, kind, value_of) in MOVED.items():
         if key not in train:
             continue
-        if not isinstance(runtime, dict) or new in runtime:
+        if new in runtime:
             raise ConfigError(f"{source}: train.{key} and runtime.{new} are one setting; give "
                               f"runtime.{new} alone")
         with raised_as(ConfigError):

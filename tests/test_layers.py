@@ -107,27 +107,35 @@ def test_relative_imports_resolve(tmp_path, source, target):
 
 # below the CLI and the server, messages never name a flag: an error names the option as
 # ``{option}`` and the CLI words it (errors.ActionrecError.worded); what stays allowed is a
-# command line quoted for the user to run (`actionrec ...`, `torchrun ...`) and config.py's
-# --set, the name of its own override syntax (read_config's overrides)
+# command line for the user to run (`actionrec ...` quoted, or a text that is one), torchrun's
+# own flags and config.py's --set, the name of its own override syntax (read_config's overrides)
 LIBRARY = ("errors.py", "validate.py", "files.py", "runtime.py", "export.py", "config.py",
-           "models", "data", "report", "engine")
+           "demo.py", "models", "data", "report", "engine", "analysis")
 FLAG = re.compile(r"(?<![\w-])--[a-z][\w-]*")
-COMMAND_LINE = re.compile(r"`(actionrec|torchrun) [^`]*`|torchrun --\w+")
+COMMAND_LINE = re.compile(r"`(actionrec|torchrun) [^`]*`|^\s*(next:\s*)?actionrec [a-z].*|"
+                          r"torchrun --\w+")
 
 
 def flags_named(path: Path) -> list[str]:
-    """``file:line: flag`` for each flag in a string of ``path`` that is not a docstring."""
+    """``file:line: flag`` for each flag in a string of ``path`` that is not a docstring (an
+    f-string read whole, its fields as ``{}``)."""
     tree = ast.parse(path.read_text(), str(path))
-    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
-                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef))
-                  and node.body and isinstance(node.body[0], ast.Expr)}
+    skip = {id(node.body[0].value) for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef))
+            and node.body and isinstance(node.body[0], ast.Expr)}
+    skip |= {id(v) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr)
+             for v in node.values}
     found = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) \
-                and id(node) not in docstrings:
-            text = COMMAND_LINE.sub("", node.value)
-            flags = [f for f in FLAG.findall(text) if not (path.name == "config.py" and f == "--set")]
-            found += [f"{path.relative_to(REPO)}:{node.lineno}: {f}" for f in flags]
+        if isinstance(node, ast.JoinedStr):
+            text = "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip:
+            text = node.value
+        else:
+            continue
+        flags = [f for f in FLAG.findall(COMMAND_LINE.sub("", text))
+                 if not (path.name == "config.py" and f == "--set")]
+        found += [f"{path.relative_to(REPO)}:{node.lineno}: {f}" for f in flags]
     return found
 
 

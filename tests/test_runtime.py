@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 import torch
 
+from actionrec import load
 from actionrec.config import RuntimeConfig, read_config
 from actionrec.engine import inference
 from actionrec.engine.build import use_runtime
 from actionrec.engine.checkpoint import read_metadata
 from actionrec.engine.evaluate import collect_scores
 from actionrec.errors import ConfigError
+from tests.conftest import edit_checkpoint
 
 V1 = Path(__file__).parent / "fixtures" / "checkpoint_v1"
 
@@ -70,3 +72,22 @@ def test_runtime_threads_set_this_process_threads():
         assert torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_checkpoints_runtime_never_sets_where_or_how_it_is_read(tmp_path):
+    stored = edit_checkpoint(V1 / "txb.safetensors", tmp_path / "t.safetensors",
+                             config=lambda c: c["train"].update(device="cuda") or c.update(
+                                 runtime={"threads": 1}))
+    before = torch.get_num_threads()
+    recognizer = load(stored)  # auto: the CPU here, whatever the checkpoint says
+    assert torch.get_num_threads() == before != 1 and recognizer.device.type == "cpu"
+
+
+@pytest.mark.parametrize("runtime, expected", [("runtime=null", "amp"), ("runtime={}", "amp"),
+                                               ("runtime=5", None)])
+def test_an_empty_or_odd_runtime_beside_an_old_key(runtime, expected):
+    if expected is None:
+        with pytest.raises(ConfigError, match=r"runtime: expected a mapping, got 5"):
+            read_config(None, [runtime, "train.amp=true"])
+    else:
+        assert read_config(None, [runtime, "train.amp=true"]).runtime.precision == expected

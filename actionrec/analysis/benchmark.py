@@ -317,7 +317,8 @@ def run_benchmark(entries: list[BenchEntry], *, batch: int, device: torch.device
     (``peak_memory``)."""
     fold_bn = fold_bn and mode == "inference"
     if mode == "train" and any(e.backend != "pytorch" for e in entries):
-        raise ActionrecError("ONNX Runtime rows are inference only (--mode train: PyTorch)")
+        raise ActionrecError("ONNX Runtime rows are inference only; training is timed in "
+                             "PyTorch alone")
     models, examples, macs, onnx = {}, {}, {}, {}
     for entry in entries:
         with torch.device("meta"):  # shapes only: counting allocates nothing

@@ -54,7 +54,7 @@ def recipe_paths(folder: str | Path = "configs") -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise ActionrecError(f"{folder}: recipe folder not found (run from the repository root "
-                             "or pass --configs)")
+                             "or give {configs})", {"configs": "folder="})
     return sorted(p for p in folder.glob("*/*.yaml") if not p.name.startswith("_"))
 
 

@@ -38,10 +38,12 @@ COMMANDS = (data, train, test, predict, models, flops, tables, bench, diagnose, 
 
 
 # the flag of each option that library errors name (errors.ActionrecError.worded)
-FLAGS = {"resume": "--resume", "overwrite": "--overwrite", "work_dir": "--work-dir",
+FLAGS = {"device": "--device or runtime.device", "resume": "--resume", "overwrite": "--overwrite",
+         "work_dir": "--work-dir",
          "layout": "--from", "classes": "--classes", "labels": "--labels", "partial": "--partial",
          "model": "--model", "backbone": "--backbone", "data_file": "--data DATA_YAML",
-         "pairs": "--pairs", "size": "--size", "frames": "--frames", "videos": "--videos"}
+         "configs": "--configs", "pairs": "--pairs", "size": "--size", "frames": "--frames",
+         "videos": "--videos"}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -46,7 +46,7 @@ def run_frame_predictions(args) -> int:
     recognizer = load(args.checkpoint)
     cfg, names = recognizer.config, recognizer.classes
     try:
-        probs = frame_probabilities(recognizer.model, recognizer.views(args.video)[0])
+        probs = frame_probabilities(recognizer.model, recognizer.views(args.video, clips=1, crops=1)[0])
     except ValueError as e:
         raise CliError(f"{args.checkpoint}: {e}") from None
     out = Path(args.out or Path(args.checkpoint).parent / f"frames_{Path(args.video).stem}.png")

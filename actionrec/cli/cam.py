@@ -24,7 +24,7 @@ def run(args) -> int:
 
     recognizer = load(args.checkpoint, device=args.device)
     cfg, names, model = recognizer.config, recognizer.classes, recognizer.model
-    clip = recognizer.views(args.video)[0]
+    clip = recognizer.views(args.video, clips=1, crops=1)[0]
     index = None
     if args.class_name is not None:
         if args.class_name not in names:

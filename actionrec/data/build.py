@@ -20,7 +20,8 @@ def resolve(cfg: Config, path: str, what: str) -> str:
     if not path:
         hint = (f" and {cfg.data.prepared} does not exist: run `actionrec data prepare` (or give "
                 "{data_file})") if cfg.data.prepared else ""
-        raise ActionrecError(f"data.{what} is not set{hint}", {"data_file": "data_file="})
+        raise ActionrecError(f"data.{what} is not set{hint}",
+                             {"data_file": "read_config(..., data_file=)"})
     if os.path.exists(path) or os.path.isabs(path) or not cfg.data.root:
         return path
     return os.path.join(cfg.data.root, path)

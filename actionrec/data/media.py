@@ -23,13 +23,11 @@ skipped; an output that cannot be written is a one-line error.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import shutil
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,6 +39,7 @@ from ..config import data_file_text, read_data_file
 from ..errors import ActionrecError, CliError, ConfigError, VideoError
 from ..files import atomic_write, make_folder
 from ..validate import InvalidInput, Range, inside, load_json, read_text
+from .pool import in_pool
 from .prepare import VIDEO_EXTENSIONS
 from .video import SCALER_THREADS, X264_REPEATABLE, count_frames, open_video, rgb, short_side_size
 
@@ -235,44 +234,21 @@ def run_job(job: Job, mode: str, short_side: int) -> Done:
 
 def run_jobs(jobs: list[Job], mode: str, short_side: int, *, workers: int = 1,
              progress: bool = True) -> list[Done]:
-    """Every job, ``workers`` processes in parallel (1: in this process), one progress bar;
-    results in the order of ``jobs``. The first error stops the jobs not yet started. Workers are
-    spawned, not forked: a fork of a process whose threads (PyTorch's, FFmpeg's) hold locks can
-    hang."""
+    """Every job, ``workers`` processes in parallel (1: in this process; ``pool.in_pool``), one
+    progress bar; results in the order of ``jobs``. The first error stops the jobs not yet
+    started."""
     bar = tqdm(total=len(jobs), unit="video", desc=mode, disable=not progress)
+    make_one = partial(run_job, mode=mode, short_side=short_side)
     results: dict[int, Done] = {}
     try:
-        if workers <= 1:
-            for i, job in enumerate(jobs):
-                results[i] = run_job(job, mode, short_side)
-                bar.update()
-        else:
-            results.update(_in_pool(jobs, mode, short_side, workers, bar))
+        finished = (enumerate(map(make_one, jobs)) if workers <= 1
+                    else in_pool(make_one, jobs, workers))
+        for i, done in finished:
+            results[i] = done
+            bar.update()
     finally:
         bar.close()
     return [results[i] for i in range(len(jobs))]
-
-
-def _in_pool(jobs: list[Job], mode: str, short_side: int, workers: int, bar) -> dict[int, Done]:
-    """``run_jobs`` in ``workers`` spawned processes; a worker that dies is a MediaError."""
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-    results = {}
-    try:
-        futures = {pool.submit(run_job, job, mode, short_side): i for i, job in enumerate(jobs)}
-        for future in as_completed(futures):
-            results[futures[future]] = future.result()
-            bar.update()
-    except BrokenProcessPool:
-        # Python 3.11 waits for the surviving workers of a broken pool, which wait for work that
-        # never comes: they are ended here
-        for process in list((pool._processes or {}).values()):
-            process.kill()
-        raise MediaError("a worker process died (killed by a signal, or by the system when out "
-                         "of memory); run again to go on (finished outputs are kept), with "
-                         "fewer workers if memory is short") from None
-    finally:
-        pool.shutdown(cancel_futures=True)
-    return results
 
 
 # -- from the command's inputs to jobs, and back to lists ---------------------------------------------

@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -30,6 +29,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ActionrecError
+from .pool import in_pool
 from .video import X264_REPEATABLE
 
 PAIRS = (
@@ -237,8 +237,8 @@ def generate(out: str | os.PathLike, spec: SynthSpec = SynthSpec(), *, workers: 
             lists[split].append(f"{rel} {label}")
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
-            list(pool.map(_write_one, jobs, chunksize=8))
+        for _ in in_pool(_write_one, jobs, workers):
+            pass
     else:
         for job in jobs:
             _write_one(job)

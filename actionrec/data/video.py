@@ -97,9 +97,8 @@ def open_video(path: str, *, threads: int = 0, max_pixels: int = MAX_PIXELS):
         raise VideoError(f"{path}: file not found")
     if os.path.getsize(path) == 0:
         raise VideoError(f"{path}: empty file (0 bytes)")
-    limit = {"max_pixels": str(2 * max_pixels + 2**16)}
     try:
-        container = av.open(path, options=limit)
+        container = av.open(path, options=pixel_options(max_pixels))
     except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
         raise VideoError(f"{path}: cannot open as a video: {e}") from None
     if not container.streams.video:
@@ -108,15 +107,27 @@ def open_video(path: str, *, threads: int = 0, max_pixels: int = MAX_PIXELS):
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
     stream.codec_context.thread_count = threads
-    ctx = stream.codec_context
-    ctx.options = limit
+    bound_pixels(container, path, max_pixels)
+    return container
+
+
+def pixel_options(max_pixels: int) -> dict[str, str]:
+    """FFmpeg's option that keeps its decoders from allocating a frame of much more than
+    ``max_pixels`` (twice, and room for the decoders' padding to their block size)."""
+    return {"max_pixels": str(2 * max_pixels + 2**16)}
+
+
+def bound_pixels(container, path: str, max_pixels: int) -> None:
+    """Hold the decoder of ``container``'s first video stream to ``max_pixels`` (frames that grow
+    part-way included), or close it and raise ``TooManyPixels`` if its header says more."""
+    ctx = container.streams.video[0].codec_context
+    ctx.options = pixel_options(max_pixels)
     if ctx.width * ctx.height > max_pixels or not ctx.width * ctx.height:
         container.close()  # 0x0: opening could not decode a frame within the limit
         size = (f"{ctx.width}x{ctx.height} pixels" if ctx.width * ctx.height else
                 "unknown size (the first does not decode within the limit)")
         raise TooManyPixels(f"{path}: frames of {size}; expected at most {max_pixels} "
                             f"pixels per frame")
-    return container
 
 
 COUNT_CHECK_EVERY = 32  # frames counted between calls of count_decoded's check
@@ -195,25 +206,31 @@ class VideoReader:
         return self._num_frames
 
     @property
+    def fps(self) -> float:
+        """The stream's frame rate (average, else FFmpeg's guess), 0 where it has none."""
+        return self._fps
+
+    @property
     def stated_seconds(self) -> float | None:
-        """The length the container states (stream or file duration), None where it states none:
-        known before a frame is decoded, unlike a count."""
+        """The video stream's length as its container states it, None where it states none
+        (MKV): known before a frame is decoded, unlike a count. (The file's duration is not
+        used: an audio stream may make it longer.)"""
         stream = self._container.streams.video[0]
         if stream.duration and stream.time_base:
             return float(stream.duration * stream.time_base)
-        return self._container.duration / av.time_base if self._container.duration else None
+        return None
 
-    def count_decoded(self, each: Callable[[], None] | None = None) -> int:
-        """Decode the whole stream and count its frames (also validates the file); ``each`` is
-        called every ``COUNT_CHECK_EVERY`` frames (a deadline check may raise there). The count
-        becomes ``num_frames``."""
+    def count_decoded(self, each: Callable[[int], None] | None = None) -> int:
+        """Decode the whole stream and count its frames (also validates the file); ``each(n)``
+        is called every ``COUNT_CHECK_EVERY`` frames with the count so far (a deadline or a
+        length check may raise there). The count becomes ``num_frames``."""
         self._restart()
         n = 0
         try:
             for _ in self._container.decode(video=0):
                 n += 1
                 if each is not None and n % COUNT_CHECK_EVERY == 0:
-                    each()
+                    each(n)
         except av.FFmpegError as e:
             raise VideoError(f"{self.path}: decoding failed after {n} frames: {e}") from None
         if n == 0:

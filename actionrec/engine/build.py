@@ -14,6 +14,7 @@ from torch import nn
 from ..config import Config, ModelConfig, RuntimeConfig
 from ..data.build import build_sampler
 from ..errors import ActionrecError, ConfigError
+from ..models.base import to_channels_last
 from ..models.fast import accelerate
 from ..models.layouts import LAYOUTS, detect_layout
 from ..models.pretrained import load_pretrained, read_weights
@@ -37,6 +38,11 @@ def on_device(cfg: Config, device: str) -> Config:
     return replace(cfg, runtime=replace(cfg.runtime, device=device))
 
 
+def in_layout(model: nn.Module, cfg: Config) -> nn.Module:
+    """``model`` in the memory format ``runtime.layout`` names."""
+    return to_channels_last(model) if cfg.runtime.layout == "channels_last" else model
+
+
 def amp(cfg: Config) -> bool:
     """Whether ``cfg`` runs under autocast (``runtime.precision`` amp)."""
     return cfg.runtime.precision == "amp"
@@ -48,8 +54,8 @@ def select_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     elif name == "cuda" and not torch.cuda.is_available():
-        raise ActionrecError("device cuda asked for, but this machine has no CUDA device; run on "
-                             "device cpu or auto")
+        raise ActionrecError("device cuda asked for ({device}), but this machine has no CUDA "
+                             "device; ask for cpu or auto", {"device": "runtime.device"})
     if name != "cuda":
         return torch.device(name)
     local = context().local_rank

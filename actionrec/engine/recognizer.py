@@ -8,7 +8,7 @@ protocol of its config: ``views`` (the clip tensors), ``scores``, ``predict`` (t
 (windows of a live source).
 
 A checkpoint's metadata is data, not orders: its sizes are bounded (``METADATA_LIMITS``) and its
-stored ``runtime.device`` never decides where the model runs.
+stored ``runtime.device`` and ``runtime.threads`` never decide where and how the model runs.
 """
 
 from __future__ import annotations
@@ -26,9 +26,8 @@ from ..data.build import build_dataset, class_names
 from ..data.datasets import ListEntry
 from ..data.video import MAX_PIXELS
 from ..errors import ActionrecError, CheckpointError, VideoError
-from ..models.base import to_channels_last
 from ..models.fuse import fold_batchnorms
-from .build import amp, model_from_config, on_device, use_runtime
+from .build import amp, in_layout, model_from_config, on_device, use_runtime
 from .checkpoint import load_weights, read_metadata
 from .evaluate import check_finite, score_views
 from .stream import live_windows
@@ -65,12 +64,14 @@ class Recognizer:
         return InputSpec(cfg.model.num_frames, cfg.data.size, cfg.data.sampler, cfg.test.clips,
                          cfg.test.crops)
 
-    def views(self, video: str | Path, *, max_pixels: int = MAX_PIXELS) -> torch.Tensor:
-        """The test views of ``video`` ``(V, ...)`` on the model's device; a video that cannot be
+    def views(self, video: str | Path, *, clips: int | None = None, crops: int | None = None,
+              max_pixels: int = MAX_PIXELS) -> torch.Tensor:
+        """``clips`` x ``crops`` views of ``video`` ``(V, ...)`` on the model's device (default:
+        the config's test views; 1 x 1 is the centre clip's centre crop); a video that cannot be
         read (or whose frames are over ``max_pixels``) is a VideoError."""
         cfg = self.config
         sample = build_dataset(cfg, "test", entries=[ListEntry(str(video), 0)],
-                               clips=cfg.test.clips, crops=cfg.test.crops,
+                               clips=clips or cfg.test.clips, crops=crops or cfg.test.crops,
                                max_pixels=max_pixels)[0]
         if sample["clip"] is None:
             raise VideoError(sample["bad"][0][1])
@@ -95,16 +96,17 @@ class Recognizer:
         return top(self.scores(video), self.classes, topk)
 
     def features(self, video: str | Path) -> torch.Tensor:
-        """Per-frame features ``(T, C)`` of the first view of ``video``."""
-        return self.frame_features(self.views(video)[:1]).float().cpu()[0]
+        """Per-frame features ``(T, C)`` of the centre clip's centre crop of ``video``."""
+        return self.frame_features(self.views(video, clips=1, crops=1)).float().cpu()[0]
 
-    @torch.no_grad()
-    def frame_features(self, clips: torch.Tensor) -> torch.Tensor:
-        """Per-frame features ``(N, T, C)`` of single-view clips ``(N, T, ...)`` on the model's
-        device (models with ``frame_features``: the 2D ones, as StNet Table 1 uses them)."""
+    @property
+    def frame_features(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The model's per-frame features, ``(N, T, ...)`` clips on its device to ``(N, T, C)``
+        (the 2D models have them, as StNet Table 1 uses them); an ActionrecError for a model
+        without."""
         if not hasattr(self.model, "frame_features"):
             raise ActionrecError(f"{self.config.model.name} has no per-frame features")
-        return self.model.frame_features(clips)
+        return torch.no_grad()(self.model.frame_features)
 
     def timeline(self, video: str | Path, *, window: float | None = None,
                  stride: float | None = None, progress: bool = False,
@@ -142,7 +144,8 @@ def load(checkpoint: str | Path, *, config: Config | str | Path | None = None,
             if value > limit:
                 raise CheckpointError(f"{checkpoint}: metadata {section}.{key}={value} is out of "
                                       f"range (at most {limit})")
-        cfg = on_device(cfg, device or "auto")
+        # where and on how many threads this machine runs is never the checkpoint's to say
+        cfg = replace(cfg, runtime=replace(cfg.runtime, device=device or "auto", threads=None))
     else:
         cfg = config if isinstance(config, Config) else read_config(config)
         cfg = on_device(cfg, device) if device else cfg
@@ -155,8 +158,7 @@ def load(checkpoint: str | Path, *, config: Config | str | Path | None = None,
     model = model.to(torch_device).eval()
     if fold_bn:
         fold_batchnorms(model)
-    if cfg.runtime.layout == "channels_last":
-        model = to_channels_last(model)
+    model = in_layout(model, cfg)
     return Recognizer(model, names, cfg, torch_device)
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from ..config import Config
+from ..data.video import MAX_PIXELS, bound_pixels, pixel_options
 from ..errors import ActionrecError
 from ..validate import Range
 from .windows import SMOOTH_WINDOWS, Slider, Window, check_window
@@ -48,16 +49,19 @@ def open_source(source: str, idle_timeout: float):
     """The opened container; a source that cannot be opened raises ``ActionrecError`` naming
     it and why (``av.FFmpegError`` from network sources, which the caller may retry)."""
     micro = str(int(idle_timeout * 1e6))
+    limit = pixel_options(MAX_PIXELS)
     if source == "-":
-        return av.open(sys.stdin.buffer, "r")
+        return av.open(sys.stdin.buffer, "r", options=limit)
     if is_network(source):
         options = {"rtsp_transport": "tcp"} if source.startswith("rtsp") else {}
-        return av.open(source, options=options, timeout=(idle_timeout, idle_timeout))
+        return av.open(source, options={**options, **limit},
+                       timeout=(idle_timeout, idle_timeout))
     if not Path(source).exists():
         raise ActionrecError(f"{source}: no such file or device")
     if source.startswith("/dev/video"):
-        return av.open(source, format="v4l2")
-    return av.open(f"file:{Path(source).absolute()}", options={"follow": "1", "rw_timeout": micro})
+        return av.open(source, format="v4l2", options=limit)
+    return av.open(f"file:{Path(source).absolute()}",
+                   options={"follow": "1", "rw_timeout": micro, **limit})
 
 
 def _packets(container, stream, outcome: dict, idle_timeout: float) -> Iterator:
@@ -96,6 +100,7 @@ def live_windows(model, cfg: Config, source: str, *, window: float | None = None
         try:
             if not container.streams.video:
                 raise ActionrecError(f"{source}: no video stream")
+            bound_pixels(container, source, MAX_PIXELS)
             stream = container.streams.video[0]
             slider = Slider(model, cfg, container, source, window=window, stride=stride,
                             device=device, batch=1, packets=_packets(container, stream, outcome,

@@ -36,10 +36,9 @@ from ..errors import (
     NoReadableVideo,
     TrainingDiverged,
 )
-from ..models.base import to_channels_last
 from ..validate import InvalidInput, load_json
 from . import distributed
-from .build import config_options, model_from_config, seed_everything, use_runtime
+from .build import amp, config_options, in_layout, model_from_config, seed_everything, use_runtime
 from .checkpoint import (
     BEST,
     LATEST,
@@ -147,7 +146,7 @@ class Trainer:
             resume, overwrite = True, False
         found = self._claim_run(resume, overwrite)
         seed_everything(t.seed, t.deterministic)
-        self.amp = cfg.runtime.precision == "amp"
+        self.amp = amp(cfg)
         self.classes = class_names(cfg)
         self.pairs = reversal_pairs(cfg)
         self._build_loaders()
@@ -209,8 +208,7 @@ class Trainer:
         if t.sync_bn:
             self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         self.model = self.model.to(self.device)
-        if cfg.runtime.layout == "channels_last":
-            self.model = to_channels_last(self.model)
+        self.model = in_layout(self.model, cfg)
         lr, global_batch, reference = scaled_lr(t, self.dist.world_size)
         log.info("%d process(es) x batch %d x accumulate %d = global batch %d; lr %g (train.lr %g "
                  "for a global batch of %d, %s scaling)", self.dist.world_size, t.batch_size,

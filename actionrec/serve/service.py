@@ -15,7 +15,7 @@ import base64
 import io
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -91,9 +91,8 @@ class Service:
                                 options=m.options).to(self.device)
         return {"checkpoint": self.checkpoint, "model": m.name, "backbone": m.backbone,
                 "classes": self.names,
-                "input": {"frames": m.num_frames, "size": cfg.data.size, "sampler": cfg.data.sampler,
-                          "shape_per_view": list(example.shape[1:]), "clips": cfg.test.clips,
-                          "crops": cfg.test.crops},
+                "input": {**asdict(self.recognizer.input),
+                          "shape_per_view": list(example.shape[1:])},
                 "params": count_params(self.model),
                 "macs_per_view": count_macs(self.model, example),
                 "macs_note": "multiply-accumulates per view (the papers' 'FLOPs')"}
@@ -101,13 +100,15 @@ class Service:
     def check(self, path: str, deadline: float = float("inf")) -> dict:
         """The upload's length and size, or ``Refused`` (422 unreadable, 413 too large or too
         long). The length the container states is checked before a frame is decoded; a container
-        without a frame count has its frames counted, stopping at ``deadline``."""
+        without a frame count has its frames counted, stopping at ``deadline`` or once they are
+        more than the longest video takes."""
         try:
             with VideoReader(path, max_pixels=self.limits.max_pixels) as reader:
                 stated = reader.stated_seconds
                 self._check_length(stated)
                 if reader.reported_frames is None:
-                    reader.count_decoded(each=lambda: self._check(deadline))
+                    most = self.limits.max_duration_s * reader.fps
+                    reader.count_decoded(each=lambda n: self._counting(n, most, deadline))
                 info = reader.info
         except TooManyPixels as e:
             raise Refused(413, f"{str(e).replace(str(path), 'upload')} (--max-pixels)") from None
@@ -117,6 +118,13 @@ class Service:
         self._check_length(duration)
         return {"frames": info.num_frames, "fps": info.fps, "duration_s": round(duration, 3),
                 "width": info.width, "height": info.height, "codec": info.codec}
+
+    def _counting(self, frames: int, most: float, deadline: float) -> None:
+        self._check(deadline)
+        if most and frames > most:
+            raise Refused(413, f"the video is longer than {self.limits.max_duration_s:g} s (more "
+                               f"than {most:.0f} frames counted), the most this server takes "
+                               "(--max-duration)")
 
     def _check_length(self, seconds: float | None) -> None:
         if seconds is not None and seconds > self.limits.max_duration_s:

@@ -519,16 +519,19 @@ def test_a_source_of_frames_over_the_pixel_bound_is_corrupt_not_decoded(tmp_path
     assert "huge.png: frames of 9000x9000 pixels; expected at most 67108864" in corrupt
 
 
-def test_a_worker_killed_mid_run_is_one_line(tmp_path, root, capsys):
+@pytest.mark.parametrize("command", ["resize", "synth"])
+def test_a_worker_killed_mid_run_is_one_line(tmp_path, root, capsys, command):
     """A worker SIGKILLed (as the kernel's OOM killer does) is a one-line error, not
-    BrokenProcessPool's traceback."""
-    (tmp_path / "l.txt").write_text("".join("a/clip.mp4 0\n" if i == 0 else
-                                            f"a/c{i}.mp4 0\n" for i in range(6)))
-    for i in range(1, 6):
+    BrokenProcessPool's traceback, nor a hang (Python 3.11's pool waited for the survivors)."""
+    (tmp_path / "l.txt").write_text("".join(f"a/c{i}.mp4 0\n" for i in range(6)))
+    for i in range(6):
         shutil.copy(root / "a/clip.mp4", root / f"a/c{i}.mp4")
+    argv = {"resize": ["resize", tmp_path / "l.txt", "--root", root, "--out", tmp_path / "o",
+                       "--short-side", "16"],
+            "synth": ["synth", tmp_path / "s", "--videos", "40", "--frames", "8"]}[command]
 
     def kill_first_worker():
-        for _ in range(600):
+        for _ in range(1000):
             workers = multiprocessing.active_children()
             if workers:
                 os.kill(workers[0].pid, signal.SIGKILL)
@@ -537,7 +540,6 @@ def test_a_worker_killed_mid_run_is_one_line(tmp_path, root, capsys):
 
     killer = threading.Thread(target=kill_first_worker)
     killer.start()
-    code, _, err = run(capsys, "data", "resize", tmp_path / "l.txt", "--root", root, "--out",
-                       tmp_path / "o", "--short-side", "16", "--workers", "2")
+    code, _, err = run(capsys, "data", *argv, "--workers", "2")
     killer.join()
-    assert code == 2 and "a worker process died (killed by a signal" in one_line(err)
+    assert code == 2 and "a worker process died (" in one_line(err)

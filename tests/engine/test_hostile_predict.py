@@ -120,3 +120,16 @@ def test_predict_videos_refuses_a_topk_below_one_naming_no_flag():
 
     with pytest.raises(InvalidInput, match=r"^topk: 0 is not allowed; expected an integer"):
         predict_videos("missing.safetensors", ["missing.mp4"], topk=0)
+
+
+def test_a_stream_of_frames_over_the_pixel_bound_is_one_line(trained_tsn, tmp_path, capsys):
+    """A live source is held to ``MAX_PIXELS`` as files are: refused from its header."""
+    from PIL import Image
+
+    Image.new("RGB", (9000, 9000), (0, 90, 200)).save(tmp_path / "huge.png")
+    code, _, err = run(capsys, "predict", "--checkpoint", trained_tsn, "--stream",
+                       tmp_path / "huge.png", "--idle-timeout", "1")
+    line = [x for x in err.splitlines() if x.startswith("actionrec")]
+    assert code == 2 and "Traceback" not in err
+    assert line == [f"actionrec: error: {tmp_path / 'huge.png'}: frames of 9000x9000 pixels; "
+                    f"expected at most 67108864 pixels per frame"]

@@ -60,3 +60,14 @@ def test_the_public_api_is_documented_and_loads_no_torch_on_import():
     code = "import sys, actionrec; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "False"
+
+
+def test_features_and_single_views_take_the_centre_clip_whatever_the_test_views(
+        trained_tsn, synth_small, tmp_path):
+    cfg = tiny_config(synth_small, tmp_path, "test.clips=2", "test.crops=3")
+    recognizer = actionrec.load(trained_tsn, config=cfg, device="cpu")
+    assert recognizer.views(synth_small / VIDEO).shape[0] == 6
+    centre = recognizer.views(synth_small / VIDEO, clips=1, crops=1)
+    plain = actionrec.load(trained_tsn, device="cpu")  # its own config: 1 clip x 1 crop
+    assert (centre == plain.views(synth_small / VIDEO)).all()
+    assert (recognizer.features(synth_small / VIDEO) == plain.features(synth_small / VIDEO)).all()

@@ -17,27 +17,32 @@ def service(trained_tsn):
 
 
 @pytest.fixture(scope="module")
-def mkvs(tmp_path_factory):
-    """Matroska files (no frame count in the container) of 60 s and of 20 s."""
-    root = tmp_path_factory.mktemp("mkv")
-    write_video(root / "long.mkv", scenes(list(range(10)) * 3, 50, size=16), fps=FPS)
-    write_video(root / "short.mkv", scenes(list(range(10)), 50, size=16), fps=FPS)
+def videos(tmp_path_factory):
+    """60 s and 20 s in Matroska (no frame count, no stated length) and 60 s in MP4 (both)."""
+    root = tmp_path_factory.mktemp("lengths")
+    for name, labels in (("long", list(range(10)) * 3), ("short", list(range(10)))):
+        write_video(root / f"{name}.mkv", scenes(labels, 50, size=16), fps=FPS)
+    write_video(root / "long.mp4", scenes(list(range(10)) * 3, 50, size=16), fps=FPS)
     return root
 
 
-def test_a_stated_length_over_the_limit_is_refused_before_any_frame_is_counted(service, mkvs):
+def test_a_stated_length_over_the_limit_is_refused_before_any_frame_is_counted(service, videos):
     # the deadline has passed already: only a check made before counting can answer 413
     with pytest.raises(Refused) as refused:
-        service.check(str(mkvs / "long.mkv"), deadline=time.monotonic())
+        service.check(str(videos / "long.mp4"), deadline=time.monotonic())
     assert refused.value.status == 413
     assert refused.value.reason.startswith("the video is 60.0 s long; this server takes at most 30")
 
 
-def test_counting_frames_stops_at_the_deadline(service, mkvs):
+def test_counting_frames_stops_at_the_deadline_and_at_the_limit(service, videos):
     with pytest.raises(DeadlinePassed):
-        service.check(str(mkvs / "short.mkv"), deadline=time.monotonic())
-    video = service.check(str(mkvs / "short.mkv"))
+        service.check(str(videos / "short.mkv"), deadline=time.monotonic())
+    video = service.check(str(videos / "short.mkv"))
     assert video["frames"] == 500 and video["duration_s"] == 20.0
+    with pytest.raises(Refused) as refused:  # raised by the count, which it stops: 1500 frames
+        service.check(str(videos / "long.mkv"))
+    assert refused.value.status == 413
+    assert "longer than 30 s (more than 750 frames counted)" in refused.value.reason
 
 
 def test_a_video_without_rate_or_length_has_no_length_a_limit_can_check():
