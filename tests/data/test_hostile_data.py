@@ -542,4 +542,4 @@ def test_a_worker_killed_mid_run_is_one_line(tmp_path, root, capsys, command):
     killer.start()
     code, _, err = run(capsys, "data", *argv, "--workers", "2")
     killer.join()
-    assert code == 2 and "a worker process died (" in one_line(err)
+    assert code == 2 and "a worker process died or could not start (" in one_line(err)
